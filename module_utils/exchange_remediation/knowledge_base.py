@@ -1,0 +1,52 @@
+"""Load the data files (catalog, products, CVE table, March 2021 special case) from a directory."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .build_catalog import BuildCatalog, load_catalog
+from .cve_table import CveTable, March21Special, load_cve_table, load_march21_special
+
+CATALOG_FILE = "exchange-builds.csv"
+PRODUCTS_FILE = "products.yml"
+CVES_FILE = "cves.yml"
+MARCH21_FILE = "march21-out-of-support.yml"
+
+
+class KnowledgeError(ValueError):
+    """A data file is missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    catalog: BuildCatalog
+    table: CveTable
+    march21: March21Special
+
+
+def _read(data_dir: str, name: str) -> str:
+    path = os.path.join(data_dir, name)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise KnowledgeError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _yaml(data_dir: str, name: str) -> Any:
+    try:
+        return yaml.safe_load(_read(data_dir, name))
+    except yaml.YAMLError as exc:
+        raise KnowledgeError(f"{os.path.join(data_dir, name)} is not valid YAML: {exc}") from exc
+
+
+def load_knowledge(data_dir: str) -> KnowledgeBase:
+    return KnowledgeBase(
+        catalog=load_catalog(_read(data_dir, CATALOG_FILE), _yaml(data_dir, PRODUCTS_FILE)),
+        table=load_cve_table(_yaml(data_dir, CVES_FILE)),
+        march21=load_march21_special(_yaml(data_dir, MARCH21_FILE)),
+    )

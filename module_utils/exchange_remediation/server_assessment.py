@@ -1,0 +1,245 @@
+"""Assess one server from its facts (server.json): build, support, CVEs, next step, warnings.
+
+Produces the per-host entry of report.json (format version 1, extended). Never raises on bad
+facts: whatever cannot be told is reported as unknown, and a server whose build cannot be read
+is reported with status "error", never as patched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .build_assessment import BuildAssessor
+from .build_catalog import BuildCatalog, Product
+from .build_identity import BuildIdentity
+from .build_number import Build, best_version
+from .cve_status import MITIGATED, NOT_APPLICABLE, PATCHED, UNKNOWN, VULNERABLE, CveVerdict, PatchCheck, patched_against
+from .cve_table import CveTable, March21Special
+from .mitigation_check import check_mitigations
+from .update_name import update_month
+
+_KB = re.compile(r"KB(\d{7})", re.IGNORECASE)
+SPECIAL_MARCH_UPDATE = "Mar21SU"
+
+
+@dataclass
+class AssessmentContext:
+    """Everything the assessment needs besides the server: loaded once per run."""
+
+    catalog: BuildCatalog
+    table: CveTable
+    march21: March21Special
+    today: dt.date
+    signature_max_age_days: int = 7
+
+    def __post_init__(self) -> None:
+        self.builds = BuildAssessor(self.catalog, self.table, self.today)
+        self.evaluator = self.builds.evaluator
+
+
+def error_entry(reason: str, context: AssessmentContext, **extra: Any) -> dict[str, Any]:
+    """A host that could not be assessed: every CVE unknown, never clean."""
+    entry: dict[str, Any] = {
+        "status": "error",
+        "error": reason,
+        "exchange": {"product": None, "cu": None, "su": None, "build": None, "supported": None, "latest": None},
+        "cves": {cve: UNKNOWN for cve in context.evaluator.cve_ids},
+        "cve_details": {},
+        "indicators": [],
+        "verdict": {"vulnerable": None, "compromised": "unknown"},
+        "next_step": {
+            "action": "investigate", "target_cu": None, "target_su": None, "target_build": None,
+            "summary": f"Not assessed: {reason}. Collect the server's facts again; until then treat it as exposed.",
+        },
+        "warnings": [],
+    }
+    entry.update(extra)
+    return entry
+
+
+def _installed_kbs(exchange: Mapping[str, Any]) -> set[str] | None:
+    """KB numbers of the installed update packages; None when the list was not collected."""
+    packages = exchange.get("installed_updates")
+    if not isinstance(packages, list):
+        return None
+    kbs = set()
+    for package in packages:
+        name = package.get("package") if isinstance(package, Mapping) else package
+        if isinstance(name, str):
+            kbs.update(f"KB{m}" for m in _KB.findall(name))
+    return kbs
+
+
+def _march21_special(context: AssessmentContext, identity: BuildIdentity, kbs: set[str] | None,
+                     verdicts: dict[str, CveVerdict]) -> None:
+    """Decide the older SUs of an out-of-support CU carrying only the March 2021 package (cves.md)."""
+    product, cu = identity.product, identity.cu
+    if product is None or cu is None or identity.su_name != SPECIAL_MARCH_UPDATE:
+        return
+    if not context.march21.covers(product.code, cu.name):
+        return
+    march = update_month(SPECIAL_MARCH_UPDATE)
+    required = context.march21.required_updates.get(product.code, {}).get(cu.name, ())
+    for cve, verdict in list(verdicts.items()):
+        if verdict.status != PATCHED:
+            continue
+        for fix in context.table.fixes_for(cve, product.code):
+            month = update_month(fix.update)
+            if month is None or march is None or month >= march:
+                continue
+            check = patched_against(context.catalog, product, cu, identity.build, fix.update)
+            if check is not PatchCheck.OWN_CU:
+                continue
+            kb = context.march21.update_kbs.get(fix.update)
+            if kbs is not None and kb and kb in kbs:
+                continue
+            if kbs is not None and kb and fix.update in required:
+                verdicts[cve] = CveVerdict(VULNERABLE, fix.update, f"{fix.update} package {kb} not installed "
+                                           "(the March 2021 package for this CU carries only the March fixes)")
+            else:
+                verdicts[cve] = CveVerdict(UNKNOWN, fix.update, f"{fix.update} cannot be told from the build on "
+                                           "a CU with the special March 2021 package; installed packages needed")
+            break
+
+
+def _apply_mitigations(context: AssessmentContext, server: Mapping[str, Any], product: Product,
+                       verdicts: dict[str, CveVerdict], warnings: list[dict[str, str]]) -> list[dict[str, Any]]:
+    applied = []
+    for state in check_mitigations(context.table.mitigations, server, product.code):
+        applied.append({"id": state.mitigation.id, "in_place": state.in_place, "reason": state.reason,
+                        "cves": list(state.mitigation.cves)})
+        if not state.in_place:
+            continue
+        if state.by_name_only:
+            warnings.append({"code": "mitigation_by_name_only",
+                             "message": f"{state.mitigation.title}: {state.reason}."})
+        for cve in state.mitigation.cves:
+            verdict = verdicts.get(cve)
+            if verdict and verdict.status == VULNERABLE:
+                verdicts[cve] = CveVerdict(MITIGATED, verdict.fixed_by,
+                                           f"{verdict.reason}; mitigated by {state.mitigation.title}")
+    return applied
+
+
+def _endpoint_warnings(server: Mapping[str, Any], max_age: int) -> list[dict[str, str]]:
+    protection = server.get("endpoint_protection")
+    advice = ("Antivirus/EDR with real-time protection and current signatures is the other half of the "
+              "post-ProxyLogon advice.")
+    if not isinstance(protection, Mapping):
+        return [{"code": "endpoint_protection_unknown",
+                 "message": f"Endpoint protection state was not collected. {advice}"}]
+    product = protection.get("product")
+    if not product:
+        return [{"code": "endpoint_protection_missing", "message": f"No endpoint protection was found. {advice}"}]
+    warnings = []
+    if protection.get("real_time") is False:
+        warnings.append({"code": "endpoint_protection_realtime_off",
+                         "message": f"{product}: real-time protection is off. {advice}"})
+    elif protection.get("real_time") is None:
+        warnings.append({"code": "endpoint_protection_unknown",
+                         "message": f"{product}: real-time protection state unknown. {advice}"})
+    age = protection.get("signature_age_days")
+    if isinstance(age, (int, float)) and not isinstance(age, bool) and age > max_age:
+        warnings.append({"code": "endpoint_protection_signatures_old",
+                         "message": f"{product}: signatures are {int(age)} days old (limit {max_age}). {advice}"})
+    return warnings
+
+
+def _not_effective_updates(context: AssessmentContext, identity: BuildIdentity,
+                           kbs: set[str] | None) -> list[dict[str, str]]:
+    """An update package registered whose build is above the binaries (interrupted .msp install)."""
+    if not kbs or identity.cu is None or not identity.su_level_known:
+        return []
+    warnings = []
+    for update in identity.cu.updates:
+        if update.kb and update.kb in kbs and update.build > identity.build:
+            warnings.append({"code": "su_installed_not_effective",
+                             "message": f"{update.name} ({update.kb}) is registered as installed but ExSetup.exe is "
+                                        f"{identity.build}, below {update.build}: the binaries were not updated "
+                                        "(non-elevated or interrupted install). Re-run the SU elevated."})
+    return warnings
+
+
+def assess_server(server: Any, context: AssessmentContext) -> dict[str, Any]:
+    """The report.json entry of one server. Bad facts give status "error", never an exception."""
+    if not isinstance(server, Mapping):
+        return error_entry("server.json is not a JSON object", context)
+    exchange = server.get("exchange")
+    facts = {"hostname": server.get("hostname"), "fqdn": server.get("fqdn"),
+             "collected_at": server.get("collected_at")}
+    if not isinstance(exchange, Mapping):
+        return error_entry("server.json has no 'exchange' object", context, **facts)
+    version = best_version(exchange)
+    if version.build is None:
+        return error_entry(version.error or "no usable Exchange build", context, **facts)
+    judged = context.builds.assess(version.build, version.su_level_known)
+    identity = judged.identity
+    roles = [r for r in exchange.get("roles") or [] if isinstance(r, str)]
+    edge = any(r.replace(" ", "").lower() in ("edgetransport", "edge") for r in roles)
+    if not judged.known or identity.product is None:
+        return error_entry(f"unknown build {version.build}: {identity.note}", context, **facts)
+    product = identity.product
+    warnings: list[dict[str, str]] = []
+    kbs = _installed_kbs(exchange)
+    verdicts = dict(judged.verdicts)
+    _march21_special(context, identity, kbs, verdicts)
+    if not version.su_level_known:
+        warnings.append({"code": "su_level_unknown",
+                         "message": f"ExSetup.exe version unavailable ({version.error}); build {version.build} from "
+                                    f"{version.source} is CU level only, so the SU is unknown."})
+    if identity.note == "build not in catalog":
+        warnings.append({"code": "build_not_in_catalog",
+                         "message": f"Build {identity.build} is above {identity.cu.name if identity.cu else '?'} but "
+                                    "matches no known SU (private fix, newer release or disputed build); CVE status "
+                                    "is decided numerically."})
+    mitigations = _apply_mitigations(context, server, product, verdicts, warnings)
+    warnings.extend(_not_effective_updates(context, identity, kbs))
+    warnings.extend(_endpoint_warnings(server, context.signature_max_age_days))
+    supported, latest = judged.supported, judged.latest
+    if not product.lifecycle_ok(context.today):
+        warnings.append({"code": "product_out_of_support",
+                         "message": f"{product.name} is out of support since {product.extended_support_end}."})
+    vulnerable = any(v.status == VULNERABLE for v in verdicts.values())
+    su_name: str | None = identity.su_name
+    return {
+        "status": "ok",
+        "error": None,
+        **facts,
+        "exchange": {
+            "product": product.name,
+            "cu": identity.cu.name if identity.cu else identity.note,
+            "su": su_name if version.su_level_known else None,
+            "su_known": version.su_level_known,
+            "build": str(identity.build),
+            "build_source": version.source,
+            "supported": supported,
+            "latest": latest,
+            "support_end": str(product.extended_support_end) if product.extended_support_end else None,
+            "roles": roles,
+            "edge": edge,
+            "dag": exchange.get("dag") if isinstance(exchange.get("dag"), str) else None,
+            "site": exchange.get("site") if isinstance(exchange.get("site"), str) else None,
+            "build_note": identity.note,
+        },
+        "cves": {cve: v.status for cve, v in verdicts.items()},
+        # Details only where there is something to act on; patched and not-applicable need none.
+        "cve_details": {cve: {"status": v.status, "fixed_by": v.fixed_by, "reason": v.reason}
+                        for cve, v in verdicts.items() if v.status not in (PATCHED, NOT_APPLICABLE)},
+        "mitigations": mitigations,
+        "indicators": [],
+        "verdict": {"vulnerable": vulnerable, "compromised": "unknown"},
+        "next_step": (dict(judged.next_step) if vulnerable == judged.vulnerable
+                      else context.builds.next_step(identity, vulnerable)),
+        "warnings": warnings,
+    }
+
+
+def build_of(entry: Mapping[str, Any]) -> Build | None:
+    """The normalised build of an assessed entry, for callers that sort or compare."""
+    text = entry.get("exchange", {}).get("build")
+    parts = text.split(".") if isinstance(text, str) else []
+    return Build(*(int(p) for p in parts)) if len(parts) == 4 else None
