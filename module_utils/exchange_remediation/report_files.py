@@ -1,0 +1,85 @@
+"""Write a run's reports (report.json, report.html, summary.md, junit.xml) to a folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .estate_report import build_report
+from .report_html import render_html
+from .report_junit import render_junit
+from .report_markdown import render_markdown
+from .report_table import render_summary_table
+
+FILE_NAMES = {"json": "report.json", "html": "report.html", "markdown": "summary.md", "junit": "junit.xml"}
+RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "html": render_html, "markdown": render_markdown, "junit": render_junit,
+}
+OPTIONAL_FORMATS = tuple(RENDERERS)
+
+
+class ReportSchemaError(ValueError):
+    """report.json does not satisfy its schema; nothing was written."""
+
+
+@dataclass
+class WrittenReports:
+    report: dict[str, Any]
+    table: list[str]
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """A reader (CI collecting artefacts) never sees a half-written report."""
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def load_schema_validator(schema_path: str) -> Callable[[dict[str, Any]], None]:
+    """Compile the JSON Schema once; the validator raises ReportSchemaError on the first problem.
+
+    fastjsonschema compiles the schema to Python and checks a 200-host report in tens of
+    milliseconds, where the generic jsonschema validator needs about a second.
+    """
+    import fastjsonschema
+
+    with open(schema_path, encoding="utf-8") as handle:
+        compiled = fastjsonschema.compile(json.load(handle))
+
+    def validate(report: dict[str, Any]) -> None:
+        try:
+            compiled(report)
+        except fastjsonschema.JsonSchemaException as exc:
+            raise ReportSchemaError(f"report.json does not match its schema: {exc.message}") from exc
+
+    return validate
+
+
+def write_reports(hosts: Mapping[str, Mapping[str, Any]], run: Mapping[str, Any], generated_at: str,
+                  report_dir: str, schema_path: str, formats: Sequence[str] = OPTIONAL_FORMATS,
+                  write: bool = True) -> WrittenReports:
+    report = build_report(hosts, generated_at, run)
+    load_schema_validator(schema_path)(report)
+    result = WrittenReports(report, render_summary_table(report).splitlines())
+    if not write:
+        return result
+    os.makedirs(report_dir, exist_ok=True)
+    texts = {"json": json.dumps(report, indent=1) + "\n"}
+    for name in formats:
+        texts[name] = RENDERERS[name](report)
+    for name, text in texts.items():
+        path = os.path.join(report_dir, FILE_NAMES[name])
+        _write_atomically(path, text)
+        result.files[name] = path
+    return result

@@ -1,0 +1,270 @@
+"""HTML page for a report.json (format version 1).
+
+One self-contained file: inline CSS, no script, no external asset, so it can be mailed,
+archived with the evidence and printed. Every value taken from the report goes through
+``_e`` (clean_text + html.escape): host names, paths, log lines and user agents come from
+servers that may be under an attacker's control.
+
+Pure: stdlib only, no I/O.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from .report_table import (
+    NOT_ASSESSED,
+    as_dict,
+    as_list,
+    clean_text,
+    compromised_of,
+    cve_statuses,
+    estate_counts,
+    next_step_text,
+    open_cves_text,
+    sorted_hosts,
+    status_of,
+    su_text,
+    vulnerable_of,
+    yes_no,
+)
+
+# Colours carry no meaning alone: every coloured cell also says its status in words,
+# so the page survives black-and-white printing.
+_CSS = """
+body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Arial, sans-serif; color: #1b1b1b;
+       margin: 1.5em; }
+h1 { font-size: 1.6em; margin: 0 0 .2em; }
+h2 { font-size: 1.3em; margin: 1.6em 0 .4em; border-bottom: 2px solid #444; }
+h3 { font-size: 1.05em; margin: 1.1em 0 .3em; }
+table { border-collapse: collapse; margin: .3em 0 1em; }
+th, td { border: 1px solid #aaa; padding: .25em .5em; text-align: left; vertical-align: top; }
+th { background: #eee; }
+td.num { text-align: right; }
+.meta { color: #555; margin: 0; }
+dl.facts { display: grid; grid-template-columns: max-content auto; gap: .15em 1em; margin: .3em 0; }
+dl.facts dt { font-weight: 600; }
+dl.facts dd { margin: 0; }
+.banner { border: 2px solid #b00020; background: #fde7ea; padding: .5em .8em; }
+.st-vulnerable, .v-yes, .c-yes, .sev-critical, .status-error { background: #f8c9cf; }
+.st-unknown, .v-unknown, .c-unknown, .sev-high { background: #ffe2b3; }
+.st-mitigated, .sev-medium { background: #fff3b0; }
+.st-patched, .v-no, .c-no, .status-ok { background: #cdeccf; }
+.st-not_applicable, .sev-low { background: #e6e6e6; }
+.badge { padding: 0 .4em; border: 1px solid #888; border-radius: 3px; font-size: .85em; }
+.indicator { border: 1px solid #aaa; border-left-width: 6px; margin: .4em 0; padding: .3em .6em; }
+.indicator.sev-critical { border-left-color: #b00020; }
+.indicator.sev-high { border-left-color: #d97000; }
+pre.evidence { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f6f6; margin: .3em 0;
+               padding: .3em .5em; font: 12px/1.35 Consolas, "Courier New", monospace; }
+@page { size: A4 landscape; margin: 12mm; }
+@media print {
+  body { margin: 0; font-size: 11px; }
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  section.host { break-before: page; }
+  tr, .indicator, dl.facts { break-inside: avoid; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+# Worst first, so the CVEs that need action lead each table.
+_STATUS_ORDER = {"vulnerable": 0, "unknown": 1, "mitigated": 2, "patched": 3, "not_applicable": 4}
+_SEVERITIES = ("critical", "high", "medium", "low")
+
+
+def _e(value: object, missing: str = "—") -> str:
+    """Untrusted value -> safe HTML text."""
+    return html.escape(clean_text(value, missing), quote=True)
+
+
+def _summary_section(report: dict[str, Any]) -> str:
+    counts = estate_counts(report)
+    cells = [
+        ("Hosts", counts["hosts"], ""),
+        ("Assessed (ok)", counts["ok"], "status-ok" if counts["ok"] else ""),
+        ("Not assessed (error)", counts["error"], "status-error" if counts["error"] else ""),
+        ("Vulnerable", counts["vulnerable"], "v-yes" if counts["vulnerable"] else ""),
+        ("Compromised", counts["compromised"], "c-yes" if counts["compromised"] else ""),
+        ("Compromise unknown", counts["compromised_unknown"],
+         "c-unknown" if counts["compromised_unknown"] else ""),
+        ("Out of support", counts["unsupported"], "v-unknown" if counts["unsupported"] else ""),
+    ]
+    head = "".join(f"<th>{label}</th>" for label, _, _ in cells)
+    body = "".join(f'<td class="num {css}">{number}</td>' for _, number, css in cells)
+    table = f"<table><tr>{head}</tr><tr>{body}</tr></table>"
+    return f'<section id="summary"><h2>Estate summary</h2>{table}</section>'
+
+
+def _servers_table(hosts: list[tuple[str, dict[str, Any]]]) -> str:
+    titles = ("Host", "Status", "Product", "CU", "SU", "Build", "Supported", "Latest", "Open CVEs",
+              "Vulnerable", "Compromised", "Next step")
+    rows = []
+    for index, (name, host) in enumerate(hosts, start=1):
+        exchange = as_dict(host.get("exchange"))
+        status = status_of(host)
+        vulnerable = yes_no(vulnerable_of(host))
+        compromised = compromised_of(host)
+        if status == "ok":
+            next_step = _e(next_step_text(host))
+        else:
+            next_step = f"<strong>{NOT_ASSESSED}</strong>: {_e(host.get('error'), 'no reason given')}"
+        rows.append(
+            "<tr>"
+            f'<td><a href="#host-{index}">{_e(name)}</a></td>'
+            f'<td class="status-{status}">{status}</td>'
+            f"<td>{_e(exchange.get('product'))}</td>"
+            f"<td>{_e(exchange.get('cu'))}</td>"
+            f"<td>{html.escape(su_text(exchange))}</td>"
+            f"<td>{_e(exchange.get('build'))}</td>"
+            f"<td>{yes_no(exchange.get('supported'))}</td>"
+            f"<td>{yes_no(exchange.get('latest'))}</td>"
+            f'<td class="num">{html.escape(open_cves_text(host))}</td>'
+            f'<td class="v-{vulnerable}">{vulnerable}</td>'
+            f'<td class="c-{compromised}">{compromised}</td>'
+            f"<td>{next_step}</td>"
+            "</tr>"
+        )
+    head = "".join(f"<th>{title}</th>" for title in titles)
+    return f'<section id="servers"><h2>Servers</h2><table><tr>{head}</tr>{"".join(rows)}</table></section>'
+
+
+def _facts(host: dict[str, Any]) -> str:
+    exchange = as_dict(host.get("exchange"))
+    roles = ", ".join(clean_text(role) for role in as_list(exchange.get("roles")))
+    edge = exchange.get("edge")
+    facts = [
+        ("Product", _e(exchange.get("product"))),
+        ("CU", _e(exchange.get("cu"))),
+        ("SU", html.escape(su_text(exchange))),
+        ("Build", _e(exchange.get("build"))),
+        ("Build note", _e(exchange.get("build_note"), "")),
+        ("Supported", yes_no(exchange.get("supported"))),
+        ("Latest", yes_no(exchange.get("latest"))),
+        ("Support ends", _e(exchange.get("support_end"))),
+        ("Roles", _e(roles)),
+        ("Edge Transport", yes_no(edge) if isinstance(edge, bool) else ""),
+        ("DAG", _e(exchange.get("dag"), "")),
+        ("AD site", _e(exchange.get("site"), "")),
+        ("Hostname", _e(host.get("hostname"), "")),
+        ("FQDN", _e(host.get("fqdn"), "")),
+        ("Source", _e(host.get("source"), "")),
+        ("Evidence folder", _e(host.get("evidence_dir"), "")),
+        ("Collected at", _e(host.get("collected_at"), "")),
+    ]
+    # Optional facts the assessment did not produce are left out rather than shown empty.
+    items = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in facts if value)
+    return f'<h3>Exchange</h3><dl class="facts">{items}</dl>'
+
+
+def _cve_table(host: dict[str, Any]) -> str:
+    statuses = cve_statuses(host)
+    if not statuses:
+        return "<h3>CVEs</h3><p>No CVE was evaluated.</p>"
+    details = as_dict(host.get("cve_details"))
+    rows = []
+    for cve, status in sorted(statuses.items(), key=lambda item: (_STATUS_ORDER[item[1]], item[0])):
+        detail = as_dict(details.get(cve))
+        rows.append(
+            f'<tr><td>{_e(cve)}</td><td class="st-{status}">{status.replace("_", " ")}</td>'
+            f"<td>{_e(detail.get('fixed_by'), '')}</td><td>{_e(detail.get('reason'), '')}</td></tr>"
+        )
+    return (
+        "<h3>CVEs</h3><table><tr><th>CVE</th><th>Status</th><th>Fixed by</th><th>Reason</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _warnings(host: dict[str, Any]) -> str:
+    warnings = [as_dict(w) for w in as_list(host.get("warnings"))]
+    if not warnings:
+        return ""
+    items = "".join(f"<li><code>{_e(w.get('code'))}</code> {_e(w.get('message'), '')}</li>" for w in warnings)
+    return f"<h3>Warnings</h3><ul>{items}</ul>"
+
+
+def _indicator(indicator: dict[str, Any]) -> str:
+    severity = indicator.get("severity")
+    css = severity if severity in _SEVERITIES else "unknown"
+    line = indicator.get("line")
+    where = _e(indicator.get("source"))
+    if isinstance(line, int) and not isinstance(line, bool):
+        where += f", line {line}"
+    return (
+        f'<div class="indicator sev-{css}">'
+        f'<span class="badge sev-{css}">{_e(severity, "unknown")}</span> '
+        f"<strong>{_e(indicator.get('rule'))}</strong> · {_e(indicator.get('cve'), 'no CVE')} · "
+        f"{_e(indicator.get('time'), 'time unknown')}"
+        f"<br>Source: {where}"
+        f'<pre class="evidence">{_e(indicator.get("detail"), "")}</pre>'
+        "</div>"
+    )
+
+
+def _indicators(host: dict[str, Any]) -> str:
+    indicators = [as_dict(i) for i in as_list(host.get("indicators"))]
+    if not indicators:
+        found = "none found" if status_of(host) == "ok" else "none — the host was not assessed"
+        return f"<h3>Indicators of compromise</h3><p>{found}.</p>"
+    blocks = "".join(_indicator(i) for i in indicators)
+    return f"<h3>Indicators of compromise ({len(indicators)})</h3>{blocks}"
+
+
+def _next_step(host: dict[str, Any]) -> str:
+    step = as_dict(host.get("next_step"))
+    labels = (("target CU", "target_cu"), ("target SU", "target_su"), ("target build", "target_build"))
+    targets = [f"{label}: {_e(step.get(key))}" for label, key in labels if step.get(key)]
+    extra = f"<p class=\"meta\">Action: {_e(step.get('action'))}; {'; '.join(targets)}</p>" if targets else ""
+    return f"<h3>Next step</h3><p>{_e(next_step_text(host))}</p>{extra}"
+
+
+def _host_section(index: int, name: str, host: dict[str, Any]) -> str:
+    status = status_of(host)
+    vulnerable = yes_no(vulnerable_of(host))
+    compromised = compromised_of(host)
+    banner = ""
+    if status != "ok":
+        banner = (
+            f'<p class="banner"><strong>{NOT_ASSESSED.capitalize()}.</strong> '
+            f"Reason: {_e(host.get('error'), 'no reason given')}</p>"
+        )
+    return (
+        f'<section class="host" id="host-{index}">'
+        f'<h2>{_e(name)} <span class="badge status-{status}">{status}</span></h2>'
+        f"{banner}"
+        f'<p>Vulnerable: <span class="badge v-{vulnerable}">{vulnerable}</span> · '
+        f'Compromised: <span class="badge c-{compromised}">{compromised}</span> · '
+        f"Open CVEs: {html.escape(open_cves_text(host))}</p>"
+        f"{_facts(host)}{_cve_table(host)}{_warnings(host)}{_indicators(host)}{_next_step(host)}"
+        "</section>"
+    )
+
+
+def _run_line(report: dict[str, Any]) -> str:
+    run = as_dict(report.get("run"))
+    parts = [f"Generated at {_e(report.get('generated_at'))}"]
+    if run.get("playbook"):
+        parts.append(f"playbook {_e(run.get('playbook'))}")
+    if isinstance(run.get("check_mode"), bool):
+        parts.append(f"check mode {yes_no(run.get('check_mode'))}")
+    if run.get("ansible_version"):
+        parts.append(f"Ansible {_e(run.get('ansible_version'))}")
+    return f'<p class="meta">{" · ".join(parts)}</p>'
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The whole report as one self-contained HTML page."""
+    report = as_dict(report)
+    hosts = sorted_hosts(report)
+    sections = "".join(_host_section(index, name, host) for index, (name, host) in enumerate(hosts, start=1))
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Exchange assessment — {_e(report.get('generated_at'))}</title>"
+        f"<style>{_CSS}</style></head><body>"
+        f"<header><h1>Exchange assessment</h1>{_run_line(report)}</header>"
+        f"{_summary_section(report)}{_servers_table(hosts)}{sections}"
+        "</body></html>\n"
+    )
