@@ -1,0 +1,32 @@
+"""Jinja filter: describe where each host's evidence is, for the exchange_assess module."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+
+def exchange_evidence_specs(hostvars: Mapping[str, Any], hosts: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per host: the bundle folder (offline, or written by live collection) and any collection error.
+
+    Reading three variables per host in one pass keeps the cost of a 200-host estate at one
+    variable lookup per host instead of one per variable.
+    """
+    specs: dict[str, dict[str, Any]] = {}
+    for name in hosts:
+        host = hostvars[name]
+        live_dir = host.get("exchange_facts_bundle_dir")
+        offline_dir = host.get("exchange_evidence_dir")
+        error = host.get("exchange_facts_error")
+        if offline_dir is None and live_dir is None and error is None:
+            error = "no facts collected: the host was not reached or live collection did not run"
+        specs[name] = {
+            "evidence_dir": str(live_dir or offline_dir) if (live_dir or offline_dir) else None,
+            "source": "live" if offline_dir is None else "evidence",
+            "error": str(error) if error else None,
+        }
+    return specs
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"exchange_evidence_specs": exchange_evidence_specs}

@@ -1,0 +1,81 @@
+"""Assess a whole estate in one call: every host's evidence bundle, one shared catalog."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+from .estate_report import summarise
+from .evidence_bundle import read_bundle_facts
+from .knowledge_base import load_knowledge
+from .server_assessment import AssessmentContext, assess_server, error_entry
+
+# Keys of a host entry that later roles need as facts; the full entries go to the file.
+COMPACT_KEYS = ("status", "error", "exchange", "verdict", "next_step")
+
+
+@dataclass(frozen=True)
+class EstateAssessment:
+    hosts: dict[str, dict[str, Any]]
+    summary: dict[str, int]
+
+    def compact(self) -> dict[str, dict[str, Any]]:
+        return {name: {key: entry.get(key) for key in COMPACT_KEYS} for name, entry in self.hosts.items()}
+
+
+def _assess_host(name: str, spec: Any, context: AssessmentContext) -> dict[str, Any]:
+    if not isinstance(spec, Mapping):
+        return error_entry(f"no evidence described for {name}", context)
+    evidence_dir = spec.get("evidence_dir")
+    source = spec.get("source") or "evidence"
+    if spec.get("error"):
+        return error_entry(str(spec["error"]), context, source=source, evidence_dir=evidence_dir)
+    bundle = read_bundle_facts(str(evidence_dir or ""))
+    if bundle.server is None:
+        return error_entry(bundle.error or "no facts", context, source=source, evidence_dir=evidence_dir)
+    entry = assess_server(bundle.server, context)
+    entry["source"] = source
+    entry["evidence_dir"] = evidence_dir
+    return entry
+
+
+def assess_estate(specs: Mapping[str, Any], data_dir: str, today: Optional[dt.date] = None,
+                  signature_max_age_days: int = 7) -> EstateAssessment:
+    """Assess every host; a host's own fault becomes its error entry, never the estate's.
+
+    Raises KnowledgeError/CatalogError only when the shared catalog itself cannot be loaded.
+    """
+    knowledge = load_knowledge(data_dir)
+    context = AssessmentContext(knowledge.catalog, knowledge.table, knowledge.march21,
+                                today or dt.datetime.now(dt.timezone.utc).date(), signature_max_age_days)
+    hosts: dict[str, dict[str, Any]] = {}
+    for name in sorted(specs):
+        try:
+            hosts[name] = _assess_host(name, specs[name], context)
+        except Exception as exc:  # noqa: BLE001 - one host's unexpected fault must not lose the others
+            hosts[name] = error_entry(f"internal error while assessing: {type(exc).__name__}: {exc}", context)
+    return EstateAssessment(hosts, summarise(hosts))
+
+
+def write_assessment(assessment: EstateAssessment, path: str) -> None:
+    """Hand the full entries to the report step through a file, not through Ansible variables:
+    a 200-host estate is megabytes of CVE tables that templating would copy several times."""
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    temporary = f"{path}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump({"hosts": assessment.hosts}, handle)
+    os.replace(temporary, path)
+
+
+def read_assessment(path: str) -> dict[str, dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    hosts = data.get("hosts") if isinstance(data, dict) else None
+    if not isinstance(hosts, dict):
+        raise ValueError(f"{path} holds no host assessments")
+    return hosts
