@@ -1,0 +1,1010 @@
+﻿<#
+.SYNOPSIS
+    Collects read-only facts about an on-premises Exchange server for server.json.
+
+.DESCRIPTION
+    Thin, read-only collector for the live half of exchange_facts. It reads the
+    Exchange Setup registry key (v15, or v14 for Exchange 2010), the FileVersion
+    of ExSetup.exe, the role keys, the installed update packages, the DAG and AD
+    site, the operating system, the .NET Framework release, IIS URL Rewrite and
+    its rule names, the Exchange Emergency Mitigation Service, and endpoint
+    protection.
+
+    It decides nothing: version normalisation, CVE status and every other
+    judgement is made by the Python core on the controller. It changes nothing
+    on the server: it only reads the registry, files, CIM classes and the
+    output of Get-* cmdlets. Loading the Exchange snap-in and the
+    WebAdministration module affects only this PowerShell runspace.
+
+    Every section runs in its own try/catch. A fact that cannot be read is
+    returned as $null and the reason is added to the 'errors' list; the script
+    does not throw on a missing fact.
+
+    When run by ansible.windows.win_powershell the result is placed in
+    $Ansible.Result and $Ansible.Changed is set to $false. Run by hand, the
+    same object is written to the output stream.
+
+.PARAMETER CollectEndpointProtection
+    Read Microsoft Defender (Get-MpComputerStatus) or the SecurityCenter2
+    AntiVirusProduct class. When $false the section is skipped and reported
+    as not collected.
+
+.OUTPUTS
+    System.Collections.Specialized.OrderedDictionary with the keys hostname,
+    fqdn, collected_at, exchange, os, dotnet_release, iis, mitigation_service,
+    endpoint_protection and errors.
+
+.EXAMPLE
+    .\Get-ExchangeServerFacts.ps1 -CollectEndpointProtection $false
+
+.NOTES
+    Requires Windows PowerShell 5.1. Exchange cmdlets are used only when the
+    Exchange Management snap-in loads in the session; otherwise the facts that
+    need them are $null.
+#>
+[CmdletBinding()]
+param (
+    [Parameter()]
+    [bool]
+    $CollectEndpointProtection = $true
+)
+
+Set-StrictMode -Version 2
+$ErrorActionPreference = 'Stop'
+
+$ansibleContext = Get-Variable -Name 'Ansible' -ValueOnly -ErrorAction SilentlyContinue
+if ($null -ne $ansibleContext) {
+    # Read-only collector: it never reports a change.
+    $Ansible.Changed = $false
+}
+
+$script:CollectionErrors = [System.Collections.Generic.List[string]]::new()
+$script:InvariantCulture = [System.Globalization.CultureInfo]::InvariantCulture
+
+function Add-CollectionError {
+    <#
+    .SYNOPSIS
+        Records why a fact could not be collected, as one line "section: reason".
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Section,
+
+        [Parameter(Mandatory = $true)]
+        [AllowNull()]
+        [object]
+        $Reason
+    )
+
+    $message = $null
+    if ($Reason -is [System.Management.Automation.ErrorRecord]) {
+        $message = $Reason.Exception.Message
+    }
+    elseif ($Reason -is [System.Exception]) {
+        $message = $Reason.Message
+    }
+    elseif ($null -ne $Reason) {
+        $message = [string]$Reason
+    }
+    if ([string]::IsNullOrWhiteSpace($message)) {
+        $message = 'unknown error'
+    }
+    $oneLine = ($message -replace '\s*[\r\n]+\s*', ' ').Trim()
+    $script:CollectionErrors.Add(('{0}: {1}' -f $Section, $oneLine))
+}
+
+function Get-ObjectPropertyValue {
+    <#
+    .SYNOPSIS
+        Returns the value of a property, or $null when the object or the property is absent.
+    .DESCRIPTION
+        Set-StrictMode -Version 2 throws on a reference to a property that does not exist;
+        older Exchange builds lack properties such as MitigationsEnabled.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter()]
+        [AllowNull()]
+        [object]
+        $InputObject,
+
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Name
+    )
+
+    if ($null -eq $InputObject) {
+        return $null
+    }
+    $property = $InputObject.PSObject.Properties[$Name]
+    if ($null -eq $property) {
+        return $null
+    }
+    return , $property.Value
+}
+
+function Get-RegistryValue {
+    <#
+    .SYNOPSIS
+        Reads one registry value, or returns $null when the key or the value is absent.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Path,
+
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Name
+    )
+
+    if (-not (Test-Path -LiteralPath $Path)) {
+        return $null
+    }
+    $item = Get-ItemProperty -LiteralPath $Path
+    return Get-ObjectPropertyValue -InputObject $item -Name $Name
+}
+
+function ConvertTo-ObjectName {
+    <#
+    .SYNOPSIS
+        Returns the Name of an AD object id (site, DAG), its string form, or $null.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter()]
+        [AllowNull()]
+        [object]
+        $InputObject
+    )
+
+    if ($null -eq $InputObject) {
+        return $null
+    }
+    $name = Get-ObjectPropertyValue -InputObject $InputObject -Name 'Name'
+    if (-not [string]::IsNullOrEmpty([string]$name)) {
+        return [string]$name
+    }
+    $text = [string]$InputObject
+    if ([string]::IsNullOrEmpty($text)) {
+        return $null
+    }
+    return $text
+}
+
+function ConvertTo-IsoDate {
+    <#
+    .SYNOPSIS
+        Converts an unambiguous registry date (yyyyMMdd, yyyy-MM-dd, M/d/yyyy) to yyyy-MM-dd.
+    .DESCRIPTION
+        Any other text is returned unchanged so that nothing is guessed; $null and empty stay $null.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter()]
+        [AllowNull()]
+        [object]
+        $Value
+    )
+
+    if ($null -eq $Value) {
+        return $null
+    }
+    $text = ([string]$Value).Trim()
+    if ($text -eq '') {
+        return $null
+    }
+    $formats = [string[]]@('yyyyMMdd', 'yyyy-MM-dd', 'M/d/yyyy', 'M/d/yyyy H:mm:ss', 'M/d/yyyy h:mm:ss tt')
+    $parsed = [datetime]::MinValue
+    $style = [System.Globalization.DateTimeStyles]::None
+    if ([datetime]::TryParseExact($text, $formats, $script:InvariantCulture, $style, [ref]$parsed)) {
+        return $parsed.ToString('yyyy-MM-dd', $script:InvariantCulture)
+    }
+    return $text
+}
+
+function ConvertTo-UtcTimestamp {
+    <#
+    .SYNOPSIS
+        Formats a DateTime as UTC ISO 8601 (yyyy-MM-ddTHH:mm:ssZ), or returns $null.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter()]
+        [AllowNull()]
+        [object]
+        $Value
+    )
+
+    if ($null -eq $Value -or $Value -isnot [datetime]) {
+        return $null
+    }
+    return $Value.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", $script:InvariantCulture)
+}
+
+function ConvertTo-StringArray {
+    <#
+    .SYNOPSIS
+        Converts a value or a collection (such as a MultiValuedProperty) to an array of strings; $null gives an empty array.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter()]
+        [AllowNull()]
+        [object]
+        $InputObject
+    )
+
+    $strings = [System.Collections.Generic.List[string]]::new()
+    foreach ($item in @($InputObject)) {
+        if ($null -ne $item) {
+            $strings.Add([string]$item)
+        }
+    }
+    return , $strings.ToArray()
+}
+
+function Get-HostIdentity {
+    <#
+    .SYNOPSIS
+        Returns the NetBIOS host name and the DNS FQDN of this computer.
+    #>
+    [CmdletBinding()]
+    param ()
+
+    $identity = [ordered]@{
+        hostname = $env:COMPUTERNAME
+        fqdn     = $null
+    }
+    try {
+        $ipProperties = [System.Net.NetworkInformation.IPGlobalProperties]::GetIPGlobalProperties()
+        $fqdn = $ipProperties.HostName
+        if (-not [string]::IsNullOrEmpty($ipProperties.DomainName)) {
+            $fqdn = '{0}.{1}' -f $ipProperties.HostName, $ipProperties.DomainName
+        }
+        $identity.fqdn = $fqdn.ToLowerInvariant()
+    }
+    catch {
+        Add-CollectionError -Section 'fqdn' -Reason $_
+    }
+    return $identity
+}
+
+function Get-ExchangeSetupFacts {
+    <#
+    .SYNOPSIS
+        Reads the Exchange Setup registry key: v15 (2013 and later), else v14 (2010).
+    #>
+    [CmdletBinding()]
+    param ()
+
+    $facts = [ordered]@{
+        version_key    = $null
+        product_key    = $null
+        install_path   = $null
+        setup_registry = [ordered]@{
+            version_key      = $null
+            MsiInstallPath   = $null
+            MsiProductMajor  = $null
+            MsiProductMinor  = $null
+            MsiBuildMajor    = $null
+            MsiBuildMinor    = $null
+            services_present = $null
+        }
+    }
+    try {
+        foreach ($versionKey in @('v15', 'v14')) {
+            $productKey = 'HKLM:\SOFTWARE\Microsoft\ExchangeServer\{0}' -f $versionKey
+            $setupKey = Join-Path -Path $productKey -ChildPath 'Setup'
+            if (-not (Test-Path -LiteralPath $setupKey)) {
+                continue
+            }
+            $item = Get-ItemProperty -LiteralPath $setupKey
+            $facts.version_key = $versionKey
+            $facts.product_key = $productKey
+            $facts.setup_registry.version_key = $versionKey
+            foreach ($name in @('MsiInstallPath', 'MsiProductMajor', 'MsiProductMinor', 'MsiBuildMajor', 'MsiBuildMinor')) {
+                $facts.setup_registry[$name] = Get-ObjectPropertyValue -InputObject $item -Name $name
+            }
+            $facts.setup_registry.services_present = ($null -ne $item.PSObject.Properties['Services'])
+            $facts.install_path = $facts.setup_registry.MsiInstallPath
+            break
+        }
+        if ($null -eq $facts.version_key) {
+            Add-CollectionError -Section 'exchange.setup_registry' -Reason 'no ExchangeServer\v15\Setup or v14\Setup key: Exchange is not installed'
+        }
+        elseif ([string]::IsNullOrEmpty([string]$facts.install_path)) {
+            Add-CollectionError -Section 'exchange.install_path' -Reason ('MsiInstallPath is missing under {0}\Setup' -f $facts.product_key)
+        }
+    }
+    catch {
+        Add-CollectionError -Section 'exchange.setup_registry' -Reason $_
+    }
+    return $facts
+}
+
+function Get-ExSetupFileVersion {
+    <#
+    .SYNOPSIS
+        Returns the FileVersion of <install path>\bin\ExSetup.exe exactly as Windows reports it.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter()]
+        [AllowNull()]
+        [string]
+        $InstallPath
+    )
+
+    if ([string]::IsNullOrEmpty($InstallPath)) {
+        return $null
+    }
+    try {
+        $exSetupPath = Join-Path -Path $InstallPath -ChildPath 'bin\ExSetup.exe'
+        if (-not (Test-Path -LiteralPath $exSetupPath -PathType Leaf)) {
+            Add-CollectionError -Section 'exchange.exsetup_version' -Reason ('{0} not found' -f $exSetupPath)
+            return $null
+        }
+        $fileVersion = (Get-Item -LiteralPath $exSetupPath).VersionInfo.FileVersion
+        if ([string]::IsNullOrWhiteSpace($fileVersion)) {
+            Add-CollectionError -Section 'exchange.exsetup_version' -Reason ('{0} has no FileVersion' -f $exSetupPath)
+            return $null
+        }
+        return $fileVersion.Trim()
+    }
+    catch {
+        Add-CollectionError -Section 'exchange.exsetup_version' -Reason $_
+        return $null
+    }
+}
+
+function Get-ExchangeRoleNames {
+    <#
+    .SYNOPSIS
+        Lists the role keys (MailboxRole, ClientAccessRole, EdgeTransportRole, ...) under the product key, without the "Role" suffix.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter()]
+        [AllowNull()]
+        [string]
+        $ProductKey
+    )
+
+    $roles = [System.Collections.Generic.List[string]]::new()
+    if ([string]::IsNullOrEmpty($ProductKey)) {
+        return , $roles.ToArray()
+    }
+    try {
+        $roleKeys = Get-ChildItem -LiteralPath $ProductKey | Where-Object { $_.PSChildName -like '*Role' }
+        foreach ($roleKey in $roleKeys) {
+            $roles.Add(($roleKey.PSChildName -replace 'Role$', ''))
+        }
+        $roles.Sort([System.StringComparer]::OrdinalIgnoreCase)
+    }
+    catch {
+        Add-CollectionError -Section 'exchange.roles' -Reason $_
+    }
+    return , $roles.ToArray()
+}
+
+function Get-ExchangeInstalledUpdates {
+    <#
+    .SYNOPSIS
+        Lists update packages under HKLM:\SOFTWARE\Microsoft\Updates\Exchange 20xx\* (package name and install date).
+    #>
+    [CmdletBinding()]
+    param ()
+
+    $updates = [System.Collections.Generic.List[object]]::new()
+    $updatesRoot = 'HKLM:\SOFTWARE\Microsoft\Updates'
+    try {
+        if (-not (Test-Path -LiteralPath $updatesRoot)) {
+            return , $updates.ToArray()
+        }
+        $productKeys = Get-ChildItem -LiteralPath $updatesRoot | Where-Object { $_.PSChildName -like 'Exchange 20*' }
+        foreach ($productKey in $productKeys) {
+            foreach ($packageKey in (Get-ChildItem -LiteralPath $productKey.PSPath)) {
+                $item = Get-ItemProperty -LiteralPath $packageKey.PSPath
+                $packageName = Get-ObjectPropertyValue -InputObject $item -Name 'PackageName'
+                if ([string]::IsNullOrEmpty([string]$packageName)) {
+                    $packageName = $packageKey.PSChildName
+                }
+                $rawDate = Get-ObjectPropertyValue -InputObject $item -Name 'InstalledDate'
+                if ($null -eq $rawDate) {
+                    $rawDate = Get-ObjectPropertyValue -InputObject $item -Name 'InstallDate'
+                }
+                $rawText = $null
+                if ($null -ne $rawDate) {
+                    $rawText = [string]$rawDate
+                }
+                $updates.Add([ordered]@{
+                        package       = [string]$packageName
+                        installed     = ConvertTo-IsoDate -Value $rawDate
+                        installed_raw = $rawText
+                        update_key    = $productKey.PSChildName
+                    })
+            }
+        }
+    }
+    catch {
+        Add-CollectionError -Section 'exchange.installed_updates' -Reason $_
+    }
+    return , $updates.ToArray()
+}
+
+function Import-ExchangeSnapIn {
+    <#
+    .SYNOPSIS
+        Loads the Exchange Management snap-in into this session; returns $true when its cmdlets are usable.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter()]
+        [AllowNull()]
+        [string]
+        $VersionKey
+    )
+
+    if ([string]::IsNullOrEmpty($VersionKey)) {
+        return $false
+    }
+    $snapInName = 'Microsoft.Exchange.Management.PowerShell.SnapIn'
+    if ($VersionKey -eq 'v14') {
+        $snapInName = 'Microsoft.Exchange.Management.PowerShell.E2010'
+    }
+    try {
+        if ($null -ne (Get-Command -Name 'Get-ExchangeServer' -ErrorAction SilentlyContinue)) {
+            return $true
+        }
+        $registered = Get-PSSnapin -Registered -Name $snapInName -ErrorAction SilentlyContinue
+        if ($null -eq $registered) {
+            Add-CollectionError -Section 'exchange.cmdlets' -Reason ('snap-in {0} is not registered' -f $snapInName)
+            return $false
+        }
+        Add-PSSnapin -Name $snapInName
+        return ($null -ne (Get-Command -Name 'Get-ExchangeServer' -ErrorAction SilentlyContinue))
+    }
+    catch {
+        Add-CollectionError -Section 'exchange.cmdlets' -Reason $_
+        return $false
+    }
+}
+
+function Get-ExchangeServerObjectFacts {
+    <#
+    .SYNOPSIS
+        Reads this server's Get-ExchangeServer object: AD site, AdminDisplayVersion and mitigation state.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [bool]
+        $CmdletsLoaded
+    )
+
+    $facts = [ordered]@{
+        site                   = $null
+        admin_display_version  = $null
+        mitigations_enabled    = $null
+        mitigations_applied    = $null
+        mitigations_blocked    = $null
+    }
+    if (-not $CmdletsLoaded) {
+        return $facts
+    }
+    try {
+        $server = Get-ExchangeServer -Identity $env:COMPUTERNAME
+        $facts.site = ConvertTo-ObjectName -InputObject (Get-ObjectPropertyValue -InputObject $server -Name 'Site')
+        $adminVersion = Get-ObjectPropertyValue -InputObject $server -Name 'AdminDisplayVersion'
+        if ($null -ne $adminVersion) {
+            $facts.admin_display_version = [string]$adminVersion
+        }
+        $enabled = Get-ObjectPropertyValue -InputObject $server -Name 'MitigationsEnabled'
+        if ($null -ne $enabled) {
+            $facts.mitigations_enabled = [bool]$enabled
+        }
+        # Absent on builds without the Emergency Mitigation Service: keep $null (unknown), not an empty list.
+        if ($null -ne $server.PSObject.Properties['MitigationsApplied']) {
+            $facts.mitigations_applied = ConvertTo-StringArray -InputObject $server.MitigationsApplied
+        }
+        if ($null -ne $server.PSObject.Properties['MitigationsBlocked']) {
+            $facts.mitigations_blocked = ConvertTo-StringArray -InputObject $server.MitigationsBlocked
+        }
+    }
+    catch {
+        Add-CollectionError -Section 'exchange.server_object' -Reason $_
+    }
+    return $facts
+}
+
+function Get-DagMembership {
+    <#
+    .SYNOPSIS
+        Returns the name of the DAG this Mailbox server belongs to, or $null.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [bool]
+        $CmdletsLoaded,
+
+        [Parameter()]
+        [AllowEmptyCollection()]
+        [string[]]
+        $Roles = @()
+    )
+
+    if (-not $CmdletsLoaded -or $Roles -notcontains 'Mailbox') {
+        return $null
+    }
+    try {
+        $mailboxServer = Get-MailboxServer -Identity $env:COMPUTERNAME
+        return ConvertTo-ObjectName -InputObject (Get-ObjectPropertyValue -InputObject $mailboxServer -Name 'DatabaseAvailabilityGroup')
+    }
+    catch {
+        Add-CollectionError -Section 'exchange.dag' -Reason $_
+        return $null
+    }
+}
+
+function Get-NetlogonSiteName {
+    <#
+    .SYNOPSIS
+        Returns the AD site that Netlogon recorded for this computer (SiteName, else DynamicSiteName), or $null.
+    #>
+    [CmdletBinding()]
+    param ()
+
+    try {
+        $parameters = 'HKLM:\SYSTEM\CurrentControlSet\Services\Netlogon\Parameters'
+        foreach ($name in @('SiteName', 'DynamicSiteName')) {
+            $value = Get-RegistryValue -Path $parameters -Name $name
+            if (-not [string]::IsNullOrWhiteSpace([string]$value)) {
+                return ([string]$value).Trim([char[]]@([char]0, [char]32))
+            }
+        }
+    }
+    catch {
+        Add-CollectionError -Section 'exchange.site' -Reason $_
+    }
+    return $null
+}
+
+function Get-OrganizationMitigationSetting {
+    <#
+    .SYNOPSIS
+        Returns Get-OrganizationConfig MitigationsEnabled, or $null when unknown.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [bool]
+        $CmdletsLoaded
+    )
+
+    if (-not $CmdletsLoaded) {
+        return $null
+    }
+    try {
+        $organization = Get-OrganizationConfig
+        $enabled = Get-ObjectPropertyValue -InputObject $organization -Name 'MitigationsEnabled'
+        if ($null -eq $enabled) {
+            return $null
+        }
+        return [bool]$enabled
+    }
+    catch {
+        Add-CollectionError -Section 'mitigation_service.organization' -Reason $_
+        return $null
+    }
+}
+
+function Get-MitigationServiceState {
+    <#
+    .SYNOPSIS
+        Returns the state and start mode of the MSExchangeMitigation Windows service.
+    #>
+    [CmdletBinding()]
+    param ()
+
+    $state = [ordered]@{
+        service_present    = $false
+        service_status     = $null
+        service_start_mode = $null
+    }
+    try {
+        $service = Get-CimInstance -ClassName 'Win32_Service' -Filter "Name='MSExchangeMitigation'"
+        if ($null -ne $service) {
+            $state.service_present = $true
+            $state.service_status = [string]$service.State
+            $state.service_start_mode = [string]$service.StartMode
+        }
+    }
+    catch {
+        Add-CollectionError -Section 'mitigation_service.service' -Reason $_
+        $state.service_present = $null
+    }
+    return $state
+}
+
+function Get-OperatingSystemFacts {
+    <#
+    .SYNOPSIS
+        Returns the OS caption and version from Win32_OperatingSystem.
+    #>
+    [CmdletBinding()]
+    param ()
+
+    $facts = [ordered]@{
+        caption = $null
+        version = $null
+    }
+    try {
+        $os = Get-CimInstance -ClassName 'Win32_OperatingSystem'
+        $facts.caption = ([string]$os.Caption).Trim()
+        $facts.version = [string]$os.Version
+    }
+    catch {
+        Add-CollectionError -Section 'os' -Reason $_
+    }
+    return $facts
+}
+
+function Get-DotNetFrameworkRelease {
+    <#
+    .SYNOPSIS
+        Returns the .NET Framework 4.x Release DWORD, or $null.
+    #>
+    [CmdletBinding()]
+    param ()
+
+    try {
+        $release = Get-RegistryValue -Path 'HKLM:\SOFTWARE\Microsoft\NET Framework Setup\NDP\v4\Full' -Name 'Release'
+        if ($null -eq $release) {
+            Add-CollectionError -Section 'dotnet_release' -Reason '.NET Framework 4.x Release value not found'
+            return $null
+        }
+        return [int]$release
+    }
+    catch {
+        Add-CollectionError -Section 'dotnet_release' -Reason $_
+        return $null
+    }
+}
+
+function Get-UrlRewriteVersion {
+    <#
+    .SYNOPSIS
+        Returns the IIS URL Rewrite product version (registry) and the FileVersion of rewrite.dll.
+    #>
+    [CmdletBinding()]
+    param ()
+
+    $facts = [ordered]@{
+        registry_version = $null
+        dll_version      = $null
+    }
+    try {
+        $version = Get-RegistryValue -Path 'HKLM:\SOFTWARE\Microsoft\IIS Extensions\URL Rewrite' -Name 'Version'
+        if (-not [string]::IsNullOrWhiteSpace([string]$version)) {
+            $facts.registry_version = ([string]$version).Trim()
+        }
+        $dllPath = Join-Path -Path $env:windir -ChildPath 'System32\inetsrv\rewrite.dll'
+        if (Test-Path -LiteralPath $dllPath -PathType Leaf) {
+            $fileVersion = (Get-Item -LiteralPath $dllPath).VersionInfo.FileVersion
+            if (-not [string]::IsNullOrWhiteSpace($fileVersion)) {
+                $facts.dll_version = $fileVersion.Trim()
+            }
+        }
+    }
+    catch {
+        Add-CollectionError -Section 'iis.url_rewrite_version' -Reason $_
+    }
+    return $facts
+}
+
+function Get-RewriteRuleNames {
+    <#
+    .SYNOPSIS
+        Returns the names of the URL Rewrite rules of one configuration section at one IIS configuration path.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [string]
+        $PSPath,
+
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Filter
+    )
+
+    $names = [System.Collections.Generic.List[string]]::new()
+    $values = @(Get-WebConfigurationProperty -PSPath $PSPath -Filter $Filter -Name 'name')
+    foreach ($value in $values) {
+        if ($null -eq $value) {
+            continue
+        }
+        $name = Get-ObjectPropertyValue -InputObject $value -Name 'Value'
+        if ($null -eq $name) {
+            $name = $value
+        }
+        if (-not [string]::IsNullOrEmpty([string]$name)) {
+            $names.Add([string]$name)
+        }
+    }
+    return , $names.ToArray()
+}
+
+function Get-IisRewriteRules {
+    <#
+    .SYNOPSIS
+        Returns the rewrite rule names of the Default Web Site and the global rules, when WebAdministration exists.
+    #>
+    [CmdletBinding()]
+    param ()
+
+    $rules = [ordered]@{
+        site   = $null
+        global = $null
+    }
+    try {
+        if ($null -eq (Get-Module -ListAvailable -Name 'WebAdministration')) {
+            Add-CollectionError -Section 'iis.rewrite_rules' -Reason 'WebAdministration module not available (IIS management tools not installed)'
+            return $rules
+        }
+        Import-Module -Name 'WebAdministration'
+    }
+    catch {
+        Add-CollectionError -Section 'iis.rewrite_rules' -Reason $_
+        return $rules
+    }
+    try {
+        $rules.site = Get-RewriteRuleNames -PSPath 'MACHINE/WEBROOT/APPHOST/Default Web Site' -Filter 'system.webServer/rewrite/rules/rule'
+    }
+    catch {
+        Add-CollectionError -Section 'iis.rewrite_rules.site' -Reason $_
+    }
+    try {
+        $rules.global = Get-RewriteRuleNames -PSPath 'MACHINE/WEBROOT/APPHOST' -Filter 'system.webServer/rewrite/globalRules/rule'
+    }
+    catch {
+        Add-CollectionError -Section 'iis.rewrite_rules.global' -Reason $_
+    }
+    return $rules
+}
+
+function Get-DefenderStatus {
+    <#
+    .SYNOPSIS
+        Returns Microsoft Defender Antivirus status from Get-MpComputerStatus, or $null when it is unavailable.
+    #>
+    [CmdletBinding()]
+    param ()
+
+    if ($null -eq (Get-Command -Name 'Get-MpComputerStatus' -ErrorAction SilentlyContinue)) {
+        return $null
+    }
+    try {
+        $status = Get-MpComputerStatus
+    }
+    catch {
+        Add-CollectionError -Section 'endpoint_protection.defender' -Reason $_
+        return $null
+    }
+    $realTime = Get-ObjectPropertyValue -InputObject $status -Name 'RealTimeProtectionEnabled'
+    $signatureAge = Get-ObjectPropertyValue -InputObject $status -Name 'AntivirusSignatureAge'
+    $facts = [ordered]@{
+        product                = 'Microsoft Defender Antivirus'
+        real_time              = $null
+        signature_age_days     = $null
+        signature_last_updated = ConvertTo-UtcTimestamp -Value (Get-ObjectPropertyValue -InputObject $status -Name 'AntivirusSignatureLastUpdated')
+        product_version        = $null
+        running_mode           = $null
+        source                 = 'Get-MpComputerStatus'
+        note                   = $null
+    }
+    if ($null -ne $realTime) {
+        $facts.real_time = [bool]$realTime
+    }
+    if ($null -ne $signatureAge) {
+        $facts.signature_age_days = [int]$signatureAge
+    }
+    $productVersion = Get-ObjectPropertyValue -InputObject $status -Name 'AMProductVersion'
+    if ($null -ne $productVersion) {
+        $facts.product_version = [string]$productVersion
+    }
+    $runningMode = Get-ObjectPropertyValue -InputObject $status -Name 'AMRunningMode'
+    if ($null -ne $runningMode) {
+        $facts.running_mode = [string]$runningMode
+    }
+    return $facts
+}
+
+function Get-SecurityCenterAntivirus {
+    <#
+    .SYNOPSIS
+        Returns the first root/SecurityCenter2 AntiVirusProduct, or $null (the namespace is absent on servers).
+    #>
+    [CmdletBinding()]
+    param ()
+
+    try {
+        $products = @(Get-CimInstance -Namespace 'root/SecurityCenter2' -ClassName 'AntiVirusProduct')
+    }
+    catch {
+        return $null
+    }
+    if ($products.Count -eq 0) {
+        return $null
+    }
+    $product = $products[0]
+    $productState = Get-ObjectPropertyValue -InputObject $product -Name 'productState'
+    $realTime = $null
+    if ($null -ne $productState) {
+        # Bit 0x1000 of productState is the "scanner on" flag reported by Security Center.
+        $realTime = (([int]$productState -band 0x1000) -ne 0)
+    }
+    return [ordered]@{
+        product                = [string](Get-ObjectPropertyValue -InputObject $product -Name 'displayName')
+        real_time              = $realTime
+        signature_age_days     = $null
+        signature_last_updated = $null
+        product_version        = $null
+        running_mode           = $null
+        source                 = 'root/SecurityCenter2'
+        note                   = $null
+    }
+}
+
+function Get-EndpointProtectionFacts {
+    <#
+    .SYNOPSIS
+        Returns the endpoint protection facts: Defender first, then Security Center, else "no endpoint protection found".
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [bool]
+        $Enabled
+    )
+
+    $none = [ordered]@{
+        product                = $null
+        real_time              = $null
+        signature_age_days     = $null
+        signature_last_updated = $null
+        product_version        = $null
+        running_mode           = $null
+        source                 = $null
+        note                   = 'no endpoint protection found'
+    }
+    if (-not $Enabled) {
+        $none.note = 'not collected (exchange_facts_collect_endpoint_protection is false)'
+        return $none
+    }
+    try {
+        $defender = Get-DefenderStatus
+        if ($null -ne $defender) {
+            return $defender
+        }
+        $securityCenter = Get-SecurityCenterAntivirus
+        if ($null -ne $securityCenter) {
+            return $securityCenter
+        }
+    }
+    catch {
+        Add-CollectionError -Section 'endpoint_protection' -Reason $_
+    }
+    return $none
+}
+
+function Get-CollectionTimestamp {
+    <#
+    .SYNOPSIS
+        Returns the current time as UTC ISO 8601.
+    #>
+    [CmdletBinding()]
+    param ()
+
+    return ConvertTo-UtcTimestamp -Value (Get-Date)
+}
+
+$collectedAt = Get-CollectionTimestamp
+$identity = Get-HostIdentity
+$setup = Get-ExchangeSetupFacts
+$exSetupVersion = Get-ExSetupFileVersion -InstallPath ([string]$setup.install_path)
+$roles = Get-ExchangeRoleNames -ProductKey ([string]$setup.product_key)
+$installedUpdates = Get-ExchangeInstalledUpdates
+$isEdge = $roles -contains 'EdgeTransport'
+$cmdletsLoaded = Import-ExchangeSnapIn -VersionKey ([string]$setup.version_key)
+$serverObject = Get-ExchangeServerObjectFacts -CmdletsLoaded $cmdletsLoaded
+$dag = Get-DagMembership -CmdletsLoaded $cmdletsLoaded -Roles $roles
+
+$site = $serverObject.site
+$siteSource = $null
+if ($null -ne $site) {
+    $siteSource = 'Get-ExchangeServer'
+}
+else {
+    $site = Get-NetlogonSiteName
+    if ($null -ne $site) {
+        $siteSource = 'Netlogon'
+    }
+}
+
+# The Emergency Mitigation Service runs on Mailbox servers only, never on Edge Transport.
+$organizationMitigations = $null
+if (-not $isEdge) {
+    $organizationMitigations = Get-OrganizationMitigationSetting -CmdletsLoaded $cmdletsLoaded
+}
+$mitigationService = Get-MitigationServiceState
+$mitigationsEnabled = $null
+if ($organizationMitigations -eq $false -or $serverObject.mitigations_enabled -eq $false) {
+    $mitigationsEnabled = $false
+}
+elseif ($organizationMitigations -eq $true -and $serverObject.mitigations_enabled -eq $true) {
+    $mitigationsEnabled = $true
+}
+
+$urlRewrite = Get-UrlRewriteVersion
+$rewriteRules = Get-IisRewriteRules
+$urlRewriteVersion = $urlRewrite.registry_version
+if ($null -eq $urlRewriteVersion) {
+    $urlRewriteVersion = $urlRewrite.dll_version
+}
+
+$operatingSystem = Get-OperatingSystemFacts
+$dotNetRelease = Get-DotNetFrameworkRelease
+$endpointProtection = Get-EndpointProtectionFacts -Enabled $CollectEndpointProtection
+
+$result = [ordered]@{
+    collector           = 'Get-ExchangeServerFacts'
+    hostname            = $identity.hostname
+    fqdn                = $identity.fqdn
+    collected_at        = $collectedAt
+    exchange            = [ordered]@{
+        version_key           = $setup.version_key
+        install_path          = $setup.install_path
+        exsetup_version       = $exSetupVersion
+        admin_display_version = $serverObject.admin_display_version
+        roles                 = $roles
+        dag                   = $dag
+        site                  = $site
+        site_source           = $siteSource
+        cmdlets_loaded        = $cmdletsLoaded
+        installed_updates     = $installedUpdates
+        setup_registry        = $setup.setup_registry
+    }
+    os                  = $operatingSystem
+    dotnet_release      = $dotNetRelease
+    iis                 = [ordered]@{
+        url_rewrite_version     = $urlRewriteVersion
+        url_rewrite_dll_version = $urlRewrite.dll_version
+        rewrite_rules           = $rewriteRules.site
+        global_rewrite_rules    = $rewriteRules.global
+    }
+    mitigation_service  = [ordered]@{
+        enabled                  = $mitigationsEnabled
+        applied                  = $serverObject.mitigations_applied
+        blocked                  = $serverObject.mitigations_blocked
+        organization_enabled     = $organizationMitigations
+        server_enabled           = $serverObject.mitigations_enabled
+        service_present          = $mitigationService.service_present
+        service_status           = $mitigationService.service_status
+        service_start_mode       = $mitigationService.service_start_mode
+    }
+    endpoint_protection = $endpointProtection
+    errors              = $script:CollectionErrors.ToArray()
+}
+
+if ($null -ne $ansibleContext) {
+    $Ansible.Result = $result
+}
+else {
+    $result
+}
