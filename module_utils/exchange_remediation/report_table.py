@@ -129,6 +129,8 @@ def su_text(exchange: dict[str, Any]) -> str:
     su = exchange.get("su")
     if su:
         return clean_text(su)
+    if exchange.get("su_known") is False:
+        return "unknown"  # only a CU-level version was available: never claim "no SU"
     return "none" if exchange.get("build") else "—"
 
 
