@@ -44,6 +44,10 @@ class BuildAssessor:
         self.today = today
         self.evaluator = CveEvaluator(catalog, table)
         self._memo: dict[tuple[Build, bool], BuildAssessment] = {}
+        # Builds of one CU that fall in the same CVE interval and on the same side of the target
+        # and newest builds share every judgement; only the identity differs.
+        self._judgements: dict[tuple[Any, ...], tuple[Mapping[str, CveVerdict], bool | None, bool | None,
+                                                      bool, Mapping[str, Any]]] = {}
 
     def assess(self, build: Build, su_level_known: bool = True) -> BuildAssessment:
         key = (build, su_level_known)
@@ -61,10 +65,19 @@ class BuildAssessor:
             step = {"action": "investigate", "target_cu": None, "target_su": None, "target_build": None,
                     "summary": reason}
             return BuildAssessment(identity, self.evaluator.unknown_all(reason), None, None, False, step)
-        if identity.cu is None:
+        cu = identity.cu
+        key: tuple[Any, ...] = ()
+        if cu is not None:
+            key = (product.name, cu.name, identity.su_name, identity.note, su_level_known,
+                   self.evaluator.interval(product, cu, build),
+                   build >= self._target(identity).newest_build, build >= self.catalog.newest_cu(product).newest_build)
+            known = self._judgements.get(key)
+            if known is not None:
+                return BuildAssessment(identity, *known)
+        if cu is None:
             verdicts: Mapping[str, CveVerdict] = self.evaluator.evaluate_exchange_2010(product, build)
         else:
-            verdicts = self.evaluator.evaluate(product, identity.cu, build)
+            verdicts = self.evaluator.evaluate(product, cu, build)
         if not su_level_known:
             verdicts = {
                 cve: CveVerdict("unknown", v.fixed_by, f"{v.reason} unless an SU is installed (SU level unknown)")
@@ -73,7 +86,10 @@ class BuildAssessor:
             }
         vulnerable = any(v.status == VULNERABLE for v in verdicts.values())
         supported, latest = self._support(identity)
-        return BuildAssessment(identity, verdicts, supported, latest, vulnerable, self.next_step(identity, vulnerable))
+        judgement = (verdicts, supported, latest, vulnerable, self.next_step(identity, vulnerable))
+        if key:
+            self._judgements[key] = judgement
+        return BuildAssessment(identity, *judgement)
 
     def _support(self, identity: BuildIdentity) -> tuple[bool | None, bool | None]:
         product, cu, build = identity.product, identity.cu, identity.build

@@ -6,6 +6,7 @@ is written in code.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
 import io
@@ -88,6 +89,7 @@ class BuildCatalog:
     products: tuple[Product, ...]
     cus: dict[str, tuple[CumulativeUpdate, ...]]
     rows_by_update: dict[tuple[str, str], tuple[UpdateRow, ...]]
+    _builds_cache: dict[str, list[Build]] = field(default_factory=dict)
 
     def product_for(self, build: Build) -> Product | None:
         for product in self.products:
@@ -106,8 +108,16 @@ class BuildCatalog:
 
     def cu_for(self, product: Product, build: Build) -> CumulativeUpdate | None:
         """The CU with the greatest CU build at or below ``build``."""
-        candidates = [cu for cu in self.cus_of(product) if cu.build <= build]
-        return max(candidates, key=lambda cu: cu.build) if candidates else None
+        cus = self.cus_of(product)  # sorted by build at load time
+        index = bisect.bisect_right(self._cu_builds(product), build)
+        return cus[index - 1] if index else None
+
+    def _cu_builds(self, product: Product) -> list[Build]:
+        builds = self._builds_cache.get(product.name)
+        if builds is None:
+            builds = [cu.build for cu in self.cus_of(product)]
+            self._builds_cache[product.name] = builds
+        return builds
 
     def newest_cu(self, product: Product) -> CumulativeUpdate | None:
         cus = self.cus_of(product)  # sorted by build at load time

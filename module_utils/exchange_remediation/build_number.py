@@ -57,8 +57,13 @@ def parse_file_version(text: Any) -> ParsedVersion:
     """Parse ExSetup.exe's FileVersion (authoritative: it moves with every SU)."""
     if not isinstance(text, str) or not text.strip():
         return ParsedVersion(None, "exsetup", True, "ExSetup.exe file version is missing or empty")
-    match = _FILE_VERSION.match(text)
-    build = _build_from_parts(match.groups()) if match else None
+    parts = text.split(".")
+    if len(parts) == 4 and all(part.isascii() and part.isdigit() for part in parts):
+        # The common case, checked without the regular expression: an estate has thousands.
+        build = _build_from_parts(tuple(parts))
+    else:
+        match = _FILE_VERSION.match(text)
+        build = _build_from_parts(match.groups()) if match else None
     if build is None:
         return ParsedVersion(None, "exsetup", True, f"unrecognised ExSetup.exe file version {text.strip()[:60]!r}")
     return ParsedVersion(build, "exsetup", True)

@@ -55,7 +55,7 @@ class _UpdateThreshold:
 class _CuProfile:
     thresholds: list[Build]
     # verdicts[i] holds the CVE table for builds in [thresholds[i-1], thresholds[i]).
-    verdicts: list[dict[str, CveVerdict]]
+    verdicts: list[dict[str, CveVerdict] | None]
     updates: dict[str, _UpdateThreshold] = field(default_factory=dict)
 
 
@@ -130,20 +130,29 @@ class CveEvaluator:
             return profile
         updates = {name: self._threshold(product, cu, name) for name in {f.update for f in self.table.fixes}}
         cut_points = sorted({u.threshold for u in updates.values() if u.threshold != _ALWAYS})
-        verdicts = []
-        for index in range(len(cut_points) + 1):
-            # Builds below cut_points[index] lack every update whose threshold is above them.
-            floor = cut_points[index - 1] if index else _ALWAYS
-            missing = {name: u for name, u in updates.items() if u.threshold > floor}
-            verdicts.append(self._verdicts(product, missing))
-        profile = _CuProfile(cut_points, verdicts, updates)
+        # Filled on first use: most stretches of most CUs are never asked for.
+        profile = _CuProfile(cut_points, [None] * (len(cut_points) + 1), updates)
         self._profiles[key] = profile
         return profile
+
+    def _stretch(self, product: Product, profile: _CuProfile, index: int) -> dict[str, CveVerdict]:
+        verdicts = profile.verdicts[index]
+        if verdicts is None:
+            # Builds below cut_points[index] lack every update whose threshold is above them.
+            floor = profile.thresholds[index - 1] if index else _ALWAYS
+            missing = {name: u for name, u in profile.updates.items() if u.threshold > floor}
+            verdicts = self._verdicts(product, missing)
+            profile.verdicts[index] = verdicts
+        return verdicts
+
+    def interval(self, product: Product, cu: CumulativeUpdate, build: Build) -> int:
+        """Which stretch between the CU's thresholds the build falls in (same stretch, same CVEs)."""
+        return bisect.bisect_right(self._profile(product, cu).thresholds, build)
 
     def evaluate(self, product: Product, cu: CumulativeUpdate, build: Build) -> dict[str, CveVerdict]:
         """CVE -> verdict by build alone. The returned dict is shared: copy before changing it."""
         profile = self._profile(product, cu)
-        return profile.verdicts[bisect.bisect_right(profile.thresholds, build)]
+        return self._stretch(product, profile, bisect.bisect_right(profile.thresholds, build))
 
     def evaluate_exchange_2010(self, product: Product, build: Build) -> dict[str, CveVerdict]:
         verdicts: dict[str, CveVerdict] = {}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from .estate_report import summarise
 from .evidence_bundle import read_bundle_facts
@@ -42,7 +43,7 @@ def _assess_host(name: str, spec: Any, context: AssessmentContext) -> dict[str, 
     return entry
 
 
-def assess_estate(specs: Mapping[str, Any], data_dir: str, today: Optional[dt.date] = None,
+def assess_estate(specs: Mapping[str, Any], data_dir: str, today: dt.date | None = None,
                   signature_max_age_days: int = 7) -> EstateAssessment:
     """Assess every host; a host's own fault becomes its error entry, never the estate's.
 
@@ -50,12 +51,12 @@ def assess_estate(specs: Mapping[str, Any], data_dir: str, today: Optional[dt.da
     """
     knowledge = load_knowledge(data_dir)
     context = AssessmentContext(knowledge.catalog, knowledge.table, knowledge.march21,
-                                today or dt.datetime.now(dt.timezone.utc).date(), signature_max_age_days)
+                                today or dt.datetime.now(dt.UTC).date(), signature_max_age_days)
     hosts: dict[str, dict[str, Any]] = {}
     for name in sorted(specs):
         try:
             hosts[name] = _assess_host(name, specs[name], context)
-        except Exception as exc:  # noqa: BLE001 - one host's unexpected fault must not lose the others
+        except Exception as exc:
             hosts[name] = error_entry(f"internal error while assessing: {type(exc).__name__}: {exc}", context)
     return EstateAssessment(hosts, summarise(hosts))
 

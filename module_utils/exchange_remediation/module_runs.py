@@ -7,7 +7,8 @@ validates arguments and turns these results (or exceptions) into Ansible results
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .estate_assessment import assess_estate, read_assessment, write_assessment
 from .report_files import write_reports
@@ -41,7 +42,7 @@ def run_report(params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
         hosts = read_assessment(params["assessment_file"])
     except (OSError, ValueError) as exc:
         raise TaskInputError(f"cannot read the assessment {params['assessment_file']}: {exc}") from exc
-    generated_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    generated_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     try:
         written = write_reports(hosts, params["run"], generated_at, params["report_dir"], params["schema_path"],
                                 params["formats"], write=not check_mode)
