@@ -8,7 +8,6 @@ STAMP := $(VENV)/.requirements-installed
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # ansible-lint and molecule must not reach for Galaxy or the network.
-export ANSIBLE_LINT_NODEPS := 1
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := true
 export PYTHONDONTWRITEBYTECODE := 1
 

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
-def exchange_evidence_specs(hostvars: Mapping[str, Any], hosts: Sequence[str]) -> dict[str, dict[str, Any]]:
+def exchange_evidence_specs(hostvars: Mapping[str, Any], hosts: Sequence[str],
+                            known: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Per host: the bundle folder (offline, or written by live collection) and any collection error.
 
-    Reading three variables per host in one pass keeps the cost of a 200-host estate at one
-    variable lookup per host instead of one per variable.
+    Looking up a host's variables is the expensive part for a large estate, so offline hosts
+    already described in ``known`` (from the start of the run) are not looked up again; only
+    live hosts, whose bundle folder or error appears during the run, are.
     """
     specs: dict[str, dict[str, Any]] = {}
     for name in hosts:
+        previous = known.get(name) if known else None
+        if isinstance(previous, Mapping) and previous.get("source") == "evidence":
+            specs[name] = dict(previous)
+            continue
         host = hostvars[name]
         live_dir = host.get("exchange_facts_bundle_dir")
         offline_dir = host.get("exchange_evidence_dir")

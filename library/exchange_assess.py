@@ -12,7 +12,7 @@ module: exchange_assess
 short_description: Assess Exchange servers from their evidence bundles (build, support, CVEs, next step)
 description:
   - Reads C(server.json) of each host's evidence bundle on the controller and assesses it with the
-    pure Python core in C(module_utils/exchange_remediation): product, CU, SU, supported, latest,
+    pure Python core in C(module_utils/exchange_remediation), giving product, CU, SU, supported, latest,
     the status of every CVE in the catalog, mitigations in place, the next step and warnings.
   - One call assesses all hosts, so a run over hundreds of hosts costs one module execution.
   - A host whose bundle is missing or damaged, whose build is unknown, or whose collection failed

@@ -163,17 +163,22 @@ def _cve_table(host: dict[str, Any]) -> str:
         return "<h3>CVEs</h3><p>No CVE was evaluated.</p>"
     details = as_dict(host.get("cve_details"))
     rows = []
-    for cve, status in sorted(statuses.items(), key=lambda item: (_STATUS_ORDER[item[1]], item[0])):
+    # A row per CVE that needs attention; patched and not-applicable ones are summarised, or a
+    # large estate's page would be thousands of "patched" rows.
+    for cve, status in sorted(statuses.items(), key=lambda item: (_STATUS_ORDER.get(item[1], 0), item[0])):
+        if status in ("patched", "not_applicable"):
+            continue
         detail = as_dict(details.get(cve))
         rows.append(
-            f'<tr><td>{_e(cve)}</td><td class="st-{status}">{status.replace("_", " ")}</td>'
+            f'<tr><td>{_e(cve)}</td><td class="st-{_e(status)}">{_e(status.replace("_", " "))}</td>'
             f"<td>{_e(detail.get('fixed_by'), '')}</td><td>{_e(detail.get('reason'), '')}</td></tr>"
         )
-    return (
-        "<h3>CVEs</h3><table><tr><th>CVE</th><th>Status</th><th>Fixed by</th><th>Reason</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
+    patched = sorted(cve for cve, status in statuses.items() if status == "patched")
+    not_applicable = sum(1 for status in statuses.values() if status == "not_applicable")
+    table = ("<table><tr><th>CVE</th><th>Status</th><th>Fixed by</th><th>Reason</th></tr>" + "".join(rows)
+             + "</table>") if rows else ""
+    return (f"<h3>CVEs</h3>{table}<p class=\"st-patched\">Patched ({len(patched)}): "
+            f"{_e(', '.join(patched), 'none')}</p><p>Not applicable to this product: {not_applicable}</p>")
 
 
 def _warnings(host: dict[str, Any]) -> str:

@@ -113,13 +113,24 @@ def _cves(host: dict[str, Any]) -> list[str]:
         return ["### CVEs", "", "No CVE was evaluated.", ""]
     details = as_dict(host.get("cve_details"))
     rows = []
-    for cve, status in sorted(statuses.items(), key=lambda item: (_STATUS_ORDER[item[1]], item[0])):
+    # A table row per CVE that needs attention; patched and not-applicable ones are counted and
+    # listed in one line, or a large estate's summary would be thousands of "patched" rows.
+    for cve, status in sorted(statuses.items(), key=lambda item: (_STATUS_ORDER.get(item[1], 0), item[0])):
+        if status in ("patched", "not_applicable"):
+            continue
         detail = as_dict(details.get(cve))
         # Bold the statuses that need action so they stand out in a plain-text viewer too.
-        shown = f"**{status}**" if status in ("vulnerable", "unknown") else status.replace("_", " ")
+        shown = f"**{escape_md(status)}**" if status != "mitigated" else status
         rows.append([escape_md(cve), shown, escape_md(detail.get("fixed_by"), ""),
                      escape_md(detail.get("reason"), "")])
-    return ["### CVEs", "", *_table(["CVE", "Status", "Fixed by", "Reason"], rows), ""]
+    patched = sorted(cve for cve, status in statuses.items() if status == "patched")
+    not_applicable = sum(1 for status in statuses.values() if status == "not_applicable")
+    lines = ["### CVEs", ""]
+    if rows:
+        lines += [*_table(["CVE", "Status", "Fixed by", "Reason"], rows), ""]
+    lines += [f"Patched ({len(patched)}): {escape_md(', '.join(patched), 'none')}", "",
+              f"Not applicable to this product: {not_applicable}", ""]
+    return lines
 
 
 def _warnings(host: dict[str, Any]) -> list[str]:
