@@ -13,6 +13,7 @@ from .estate_report import summarise
 from .evidence_bundle import read_bundle_facts
 from .knowledge_base import load_knowledge
 from .server_assessment import AssessmentContext, assess_server, error_entry
+from .web_config import DEFAULT_SITE_WEB_CONFIG, WebConfigError, rewrite_rules_from_web_config
 
 # Keys of a host entry that later roles need as facts; the full entries go to the file.
 COMPACT_KEYS = ("status", "error", "exchange", "verdict", "next_step")
@@ -37,10 +38,44 @@ def _assess_host(name: str, spec: Any, context: AssessmentContext) -> dict[str, 
     bundle = read_bundle_facts(str(evidence_dir or ""))
     if bundle.server is None:
         return error_entry(bundle.error or "no facts", context, source=source, evidence_dir=evidence_dir)
-    entry = assess_server(bundle.server, context)
+    entry = assess_server(_with_site_rules(bundle.server, str(evidence_dir)), context)
     entry["source"] = source
     entry["evidence_dir"] = evidence_dir
     return entry
+
+
+def _find_case_insensitive(root: str, parts: tuple[str, ...]) -> str | None:
+    """Windows paths are case-insensitive; bundles copied off a server keep whatever case it had."""
+    current = root
+    for part in parts:
+        try:
+            names = os.listdir(current)
+        except OSError:
+            return None
+        found = next((name for name in names if name.lower() == part.lower()), None)
+        if found is None:
+            return None
+        current = os.path.join(current, found)
+    return current
+
+
+def _with_site_rules(server: dict[str, Any], evidence_dir: str) -> dict[str, Any]:
+    """Replace rule names with the rules themselves when the bundle holds the site's web.config,
+    so a mitigation is compared with its published definition rather than trusted by name."""
+    files = _find_case_insensitive(evidence_dir, ("files",))
+    drives = sorted(os.listdir(files)) if files and os.path.isdir(files) else []
+    for drive in drives:
+        path = _find_case_insensitive(os.path.join(files, drive), DEFAULT_SITE_WEB_CONFIG)
+        if path is None or not os.path.isfile(path):
+            continue
+        iis = dict(server.get("iis") or {})
+        try:
+            with open(path, encoding="utf-8-sig", errors="strict") as handle:
+                iis["rewrite_rules"] = rewrite_rules_from_web_config(handle.read())
+        except (OSError, UnicodeDecodeError, WebConfigError) as exc:
+            iis["rewrite_rules_unreadable"] = f"{path}: {exc}"
+        return {**server, "iis": iis}
+    return server
 
 
 def assess_estate(specs: Mapping[str, Any], data_dir: str, today: dt.date | None = None,

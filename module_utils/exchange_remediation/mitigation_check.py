@@ -16,6 +16,9 @@ class MitigationState:
     reason: str
     # True when only rule names were recorded, so the rule body could not be compared.
     by_name_only: bool = False
+    # True when the configuration that would prove it could not be read (criterion 8): the
+    # covered CVEs are then unknown, not vulnerable.
+    undecided: bool = False
 
 
 def _text(value: Any) -> str:
@@ -59,6 +62,9 @@ def _rule_problems(rule: Mapping[str, Any], spec: RewriteRuleSpec, last_of_set: 
 
 
 def _check_rewrite(mitigation: Mitigation, iis: Mapping[str, Any]) -> MitigationState:
+    if iis.get("rewrite_rules_unreadable"):
+        return MitigationState(mitigation, False, f"cannot read the rewrite rules: {iis['rewrite_rules_unreadable']}",
+                               undecided=True)
     recorded = iis.get("rewrite_rules")
     if not isinstance(recorded, list):
         return MitigationState(mitigation, False, "URL Rewrite rules were not collected")

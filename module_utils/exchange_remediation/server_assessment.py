@@ -112,6 +112,13 @@ def _apply_mitigations(context: AssessmentContext, server: Mapping[str, Any], pr
     for state in check_mitigations(context.table.mitigations, server, product.code):
         applied.append({"id": state.mitigation.id, "in_place": state.in_place, "reason": state.reason,
                         "cves": list(state.mitigation.cves)})
+        if state.undecided:
+            for cve in state.mitigation.cves:
+                verdict = verdicts.get(cve)
+                if verdict and verdict.status == VULNERABLE:
+                    verdicts[cve] = CveVerdict(UNKNOWN, verdict.fixed_by,
+                                               f"{verdict.reason}; whether {state.mitigation.title} is in place "
+                                               f"cannot be told: {state.reason}")
         if not state.in_place:
             continue
         if state.by_name_only:
