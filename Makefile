@@ -41,7 +41,7 @@ integration: setup
 	python -m pytest tests/integration -q
 
 molecule: setup
-	cd extensions && molecule test --scenario-name default
+	molecule test --scenario-name default
 
 ## bench: 200 generated offline hosts against a do-nothing play, and the core on 100,000 builds
 bench: setup
