@@ -47,6 +47,10 @@ class ParsedVersion:
 
 
 def _build_from_parts(parts: tuple[str, ...]) -> Build | None:
+    # A part longer than five digits cannot be a 16-bit word; checking first also keeps int()
+    # from refusing very long digit strings with an exception.
+    if any(len(p.lstrip("0")) > 5 for p in parts):
+        return None
     numbers = [int(p) for p in parts]
     if any(n > _MAX_PART for n in numbers):
         return None
@@ -94,7 +98,7 @@ def parse_setup_registry(values: Any) -> ParsedVersion:
         value = values.get(key)
         if isinstance(value, bool):
             value = None
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
             value = int(value.strip())
         if not isinstance(value, int) or value < 0 or value > _MAX_PART:
             return ParsedVersion(None, "setup_registry", False, f"Setup registry value {key} is missing or invalid")

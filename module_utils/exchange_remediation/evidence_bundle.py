@@ -51,7 +51,7 @@ def validate_server_facts(server: Any, where: str) -> tuple[dict[str, Any] | Non
     if not isinstance(server, dict):
         return None, f"{where} does not hold a JSON object"
     schema = server.get("schema")
-    if schema != SUPPORTED_SCHEMA:
+    if type(schema) is not int or schema != SUPPORTED_SCHEMA:  # true == 1 in Python; not in the contract
         return None, f"{where} has schema {schema!r}; this version reads schema {SUPPORTED_SCHEMA}"
     if not isinstance(server.get("hostname"), str) or not server["hostname"].strip():
         return None, f"{where} has no hostname"

@@ -8,6 +8,7 @@ is reported with status "error", never as patched.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from .build_assessment import BuildAssessor
 from .build_catalog import BuildCatalog, Product
 from .build_identity import BuildIdentity
 from .build_number import Build, best_version
-from .cve_status import MITIGATED, NOT_APPLICABLE, PATCHED, UNKNOWN, VULNERABLE, CveVerdict, PatchCheck, patched_against
+from .cve_status import MITIGATED, NOT_APPLICABLE, PATCHED, UNKNOWN, VULNERABLE, CveVerdict
 from .cve_table import CveTable, March21Special
 from .mitigation_check import check_mitigations
 from .update_name import update_month
@@ -76,34 +77,41 @@ def _installed_kbs(exchange: Mapping[str, Any]) -> set[str] | None:
 
 def _march21_special(context: AssessmentContext, identity: BuildIdentity, kbs: set[str] | None,
                      verdicts: dict[str, CveVerdict]) -> None:
-    """Decide the older SUs of an out-of-support CU carrying only the March 2021 package (cves.md)."""
+    """Decide the older SUs of an out-of-support CU carrying only the March 2021 package (cves.md).
+
+    Such a build is numerically above every older SU of its CU, so the build proves nothing about
+    them: for the CUs in the table, each listed SU is decided by its package (KB present =>
+    patched, absent => vulnerable, no package list => unknown); for the CUs the source does not
+    cover (2013 SP1, 2019 RTM), every older SU is unknown unless its package is present.
+    """
     product, cu = identity.product, identity.cu
     if product is None or cu is None or identity.su_name != SPECIAL_MARCH_UPDATE:
         return
-    if not context.march21.covers(product.code, cu.name):
+    special = context.march21
+    if not special.covers(product.code, cu.name):
         return
     march = update_month(SPECIAL_MARCH_UPDATE)
-    required = context.march21.required_updates.get(product.code, {}).get(cu.name, ())
+    not_covered = cu.name in special.not_covered.get(product.code, ())
+    required = special.required_updates.get(product.code, {}).get(cu.name, ())
     for cve, verdict in list(verdicts.items()):
-        if verdict.status != PATCHED:
+        if verdict.status not in (PATCHED, VULNERABLE):
             continue
-        for fix in context.table.fixes_for(cve, product.code):
-            month = update_month(fix.update)
-            if month is None or march is None or month >= march:
-                continue
-            check = patched_against(context.catalog, product, cu, identity.build, fix.update)
-            if check is not PatchCheck.OWN_CU:
-                continue
-            kb = context.march21.update_kbs.get(fix.update)
-            if kbs is not None and kb and kb in kbs:
-                continue
-            if kbs is not None and kb and fix.update in required:
-                verdicts[cve] = CveVerdict(VULNERABLE, fix.update, f"{fix.update} package {kb} not installed "
-                                           "(the March 2021 package for this CU carries only the March fixes)")
-            else:
-                verdicts[cve] = CveVerdict(UNKNOWN, fix.update, f"{fix.update} cannot be told from the build on "
-                                           "a CU with the special March 2021 package; installed packages needed")
-            break
+        older = [f.update for f in context.table.fixes_for(cve, product.code)
+                 if (month := update_month(f.update)) is not None and march is not None and month < march]
+        decided = older if not_covered else [update for update in older if update in required]
+        if not decided or (verdict.status == VULNERABLE and verdict.fixed_by not in decided):
+            continue  # decided by the build: a later CU contains it, or another update is missing
+        missing = [u for u in decided if not (kbs is not None and special.update_kbs.get(u) in kbs)]
+        if not missing:
+            verdicts[cve] = CveVerdict(PATCHED, decided[-1], f"{decided[-1]} package "
+                                       f"{special.update_kbs.get(decided[-1])} installed")
+        elif kbs is None or not_covered or not special.update_kbs.get(missing[-1]):
+            verdicts[cve] = CveVerdict(UNKNOWN, missing[-1], f"{missing[-1]} cannot be told from the build on a CU "
+                                       "with the special March 2021 package; installed packages needed")
+        else:
+            verdicts[cve] = CveVerdict(VULNERABLE, missing[-1], f"{missing[-1]} package "
+                                       f"{special.update_kbs[missing[-1]]} not installed (the March 2021 package "
+                                       "for this CU carries only the March fixes)")
 
 
 def _apply_mitigations(context: AssessmentContext, server: Mapping[str, Any], product: Product,
@@ -150,7 +158,7 @@ def _endpoint_warnings(server: Mapping[str, Any], max_age: int) -> list[dict[str
         warnings.append({"code": "endpoint_protection_unknown",
                          "message": f"{product}: real-time protection state unknown. {advice}"})
     age = protection.get("signature_age_days")
-    if isinstance(age, (int, float)) and not isinstance(age, bool) and age > max_age:
+    if isinstance(age, (int, float)) and not isinstance(age, bool) and math.isfinite(age) and age > max_age:
         warnings.append({"code": "endpoint_protection_signatures_old",
                          "message": f"{product}: signatures are {int(age)} days old (limit {max_age}). {advice}"})
     return warnings
@@ -176,8 +184,10 @@ def assess_server(server: Any, context: AssessmentContext) -> dict[str, Any]:
     if not isinstance(server, Mapping):
         return error_entry("server.json is not a JSON object", context)
     exchange = server.get("exchange")
-    facts = {"hostname": server.get("hostname"), "fqdn": server.get("fqdn"),
-             "collected_at": server.get("collected_at")}
+    # Copied into the report as text or null whatever the bundle holds, so one odd value can
+    # never make the estate's report fail its schema.
+    facts = {key: (str(server[key]) if server.get(key) is not None else None)
+             for key in ("hostname", "fqdn", "collected_at")}
     if not isinstance(exchange, Mapping):
         return error_entry("server.json has no 'exchange' object", context, **facts)
     version = best_version(exchange)
@@ -185,7 +195,8 @@ def assess_server(server: Any, context: AssessmentContext) -> dict[str, Any]:
         return error_entry(version.error or "no usable Exchange build", context, **facts)
     judged = context.builds.assess(version.build, version.su_level_known)
     identity = judged.identity
-    roles = [r for r in exchange.get("roles") or [] if isinstance(r, str)]
+    raw_roles = exchange.get("roles")
+    roles = [r for r in raw_roles if isinstance(r, str)] if isinstance(raw_roles, list) else []
     edge = any(r.replace(" ", "").lower() in ("edgetransport", "edge") for r in roles)
     if not judged.known or identity.product is None:
         return error_entry(f"unknown build {version.build}: {identity.note}", context, **facts)
