@@ -34,8 +34,9 @@ def identify_build(catalog: BuildCatalog, build: Build, su_level_known: bool = T
     if product is None:
         return BuildIdentity(build, None, None, None, su_level_known, f"build {build} is not an Exchange 2010-SE build")
     if not product.in_catalog:
+        # No CU for 2010: its service pack and rollup level stands in the report's CU field.
         level = _exchange_2010_level(product, build)
-        note = f"{product.name} {level}" if level else f"{product.name} below SP3"
+        note = level or "below SP3"
         return BuildIdentity(build, product, None, None, su_level_known, note)
     cu = catalog.cu_for(product, build)
     if cu is None:

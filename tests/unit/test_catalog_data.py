@@ -650,9 +650,9 @@ KNOWN_BUILDS = [
     ("15.2.2562.17", ESE, "RTM", None, None),
     ("15.2.2562.29", ESE, "RTM", "Oct25SU", None),
     ("15.2.2562.46", ESE, "RTM", "Aug26SU", None),
-    ("14.3.513.0", E10, None, None, "Exchange Server 2010 SP3 RU32"),
-    ("14.3.123.4", E10, None, None, "Exchange Server 2010 SP3"),
-    ("14.3.200.1", E10, None, None, "Exchange Server 2010 SP3"),
+    ("14.3.513.0", E10, None, None, "SP3 RU32"),
+    ("14.3.123.4", E10, None, None, "SP3"),
+    ("14.3.200.1", E10, None, None, "SP3"),
     ("15.1.100.1", E16, None, None, "build is below every CU in the catalog"),
     ("15.2.2562.5", ESE, None, None, "build is below every CU in the catalog"),
 ]
