@@ -117,9 +117,9 @@ class BuildAssessor:
     def next_step(self, identity: BuildIdentity, vulnerable: bool) -> dict[str, Any]:
         product, cu, build = identity.product, identity.cu, identity.build
         assert product is not None
+        # The upgrade path text already says when support ended; the plain sentence is the fallback.
         ended = "" if product.lifecycle_ok(self.today) else (
-            f"{product.name} is out of support since {product.extended_support_end}. {product.upgrade_path or ''}"
-        ).strip()
+            product.upgrade_path or f"{product.name} is out of support since {product.extended_support_end}.")
         if cu is None:
             fixed = max(product.fixed_builds.values(), default=None)
             if fixed is not None and build < fixed:
@@ -137,7 +137,7 @@ class BuildAssessor:
         if build >= target_build and identity.su_level_known:
             if ended:
                 return {"action": "upgrade_product", **step,
-                        "summary": f"At the newest build in the catalog ({label}). {ended}"}
+                        "summary": f"At the newest update of {target_cu.name} ({label}). {ended}"}
             return {"action": "none", **step, "summary": f"Up to date ({label}); apply new SUs as they ship."}
         if target_cu.name != cu.name:
             action = "install_cu"
