@@ -10,7 +10,7 @@ import bisect
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,13 +130,7 @@ class BuildCatalog:
     def update_rows(self, product: Product, update: str) -> tuple[UpdateRow, ...]:
         return self.rows_by_update.get((product.name, update), ())
 
-    def update_names(self) -> set[str]:
-        return {name for (_, name) in self.rows_by_update}
 
-    def newest_update_month(self) -> tuple[int, int] | None:
-        months = [update_month(name) for name in self.update_names()]
-        known = [m for m in months if m is not None]
-        return max(known) if known else None
 
 
 def _date(text: str, where: str) -> dt.date:
@@ -235,8 +229,3 @@ def load_catalog(csv_text: str, products_data: Mapping[str, Any]) -> BuildCatalo
         cus={p: tuple(sorted(c, key=lambda cu: cu.build)) for p, c in cus.items()},
         rows_by_update={k: tuple(v) for k, v in rows.items()},
     )
-
-
-def iter_update_rows(catalog: BuildCatalog) -> Iterable[UpdateRow]:
-    for rows in catalog.rows_by_update.values():
-        yield from rows

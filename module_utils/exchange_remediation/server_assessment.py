@@ -17,7 +17,7 @@ from typing import Any
 from .build_assessment import BuildAssessor
 from .build_catalog import BuildCatalog, Product
 from .build_identity import BuildIdentity
-from .build_number import Build, best_version
+from .build_number import best_version
 from .cve_status import MITIGATED, NOT_APPLICABLE, PATCHED, UNKNOWN, VULNERABLE, CveVerdict
 from .cve_table import CveTable, March21Special
 from .mitigation_check import check_mitigations
@@ -254,10 +254,3 @@ def assess_server(server: Any, context: AssessmentContext) -> dict[str, Any]:
                       else context.builds.next_step(identity, vulnerable)),
         "warnings": warnings,
     }
-
-
-def build_of(entry: Mapping[str, Any]) -> Build | None:
-    """The normalised build of an assessed entry, for callers that sort or compare."""
-    text = entry.get("exchange", {}).get("build")
-    parts = text.split(".") if isinstance(text, str) else []
-    return Build(*(int(p) for p in parts)) if len(parts) == 4 else None
