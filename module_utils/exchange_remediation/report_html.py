@@ -39,6 +39,9 @@ h1 { font-size: 1.6em; margin: 0 0 .2em; }
 h2 { font-size: 1.3em; margin: 1.6em 0 .4em; border-bottom: 2px solid #444; }
 h3 { font-size: 1.05em; margin: 1.1em 0 .3em; }
 table { border-collapse: collapse; margin: .3em 0 1em; }
+/* The estate table fits the page: long next steps wrap instead of running off the side. */
+#servers table { width: 100%; }
+#servers td:last-child { min-width: 16em; }
 th, td { border: 1px solid #aaa; padding: .25em .5em; text-align: left; vertical-align: top; }
 th { background: #eee; }
 td.num { text-align: right; }
