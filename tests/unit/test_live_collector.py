@@ -9,6 +9,7 @@ canned collector result.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -722,6 +723,9 @@ def test_live_run_writes_server_json(live_run, mode):
 
     server = bundles["ex01"]
     assert server == states["ex01"]["server"]
+    # The manifest proves the evidence: sha256sum format, digest of the file as written.
+    digest = hashlib.sha256((evidence / "ex01" / "server.json").read_bytes()).hexdigest()
+    assert (evidence / "ex01" / "manifest.sha256").read_text(encoding="utf-8") == f"{digest}  server.json\n"
     assert states["ex01"]["error"] is None
     assert states["ex01"]["bundle_dir"] == f"{evidence}/ex01"
     assert server["schema"] == 1 and isinstance(server["schema"], int)
