@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 REPORT_SCHEMA = 1
+SEVERITIES = ("critical", "high", "medium", "low")
 
 
 def summarise(hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """The assessment's estate counts (these keys keep their meaning; more may be added beside them)."""
     entries = list(hosts.values())
     return {
         "hosts": len(entries),
@@ -21,12 +23,44 @@ def summarise(hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
     }
 
 
+def summarise_compromise(hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Counts of the hunt: hosts ruled clean, hosts hunted, findings by severity.
+
+    indicators_<severity> counts findings that are not attempts; attempts (requests logged when
+    the server was no longer open to that campaign) are counted apart, so that a patched estate
+    scanned every day does not read as a pile of critical findings.
+    """
+    entries = list(hosts.values())
+    counts = {
+        "compromised_no": sum(1 for e in entries if e.get("verdict", {}).get("compromised") == "no"),
+        "hunted": sum(1 for e in entries if isinstance(e.get("hunt"), Mapping) and e["hunt"].get("status") == "done"),
+        "indicators": 0,
+        **{f"indicators_{severity}": 0 for severity in SEVERITIES},
+        "indicators_attempt": 0,
+    }
+    for entry in entries:
+        for indicator in entry.get("indicators") or []:
+            counts["indicators"] += 1
+            if not isinstance(indicator, Mapping):
+                continue
+            if indicator.get("attempt") is True:
+                counts["indicators_attempt"] += 1
+            elif indicator.get("severity") in SEVERITIES:
+                counts[f"indicators_{indicator['severity']}"] += 1
+    return counts
+
+
+def summarise_report(hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """report.json's summary: the assessment's counts, then the hunt's."""
+    return {**summarise(hosts), **summarise_compromise(hosts)}
+
+
 def build_report(hosts: Mapping[str, Mapping[str, Any]], generated_at: str, run: Mapping[str, Any]) -> dict[str, Any]:
     ordered = {name: dict(hosts[name]) for name in sorted(hosts)}
     return {
         "schema": REPORT_SCHEMA,
         "generated_at": generated_at,
         "run": dict(run),
-        "summary": summarise(ordered),
+        "summary": summarise_report(ordered),
         "hosts": ordered,
     }

@@ -3,7 +3,9 @@
 One self-contained file: inline CSS, no script, no external asset, so it can be mailed,
 archived with the evidence and printed. Every value taken from the report goes through
 ``_e`` (clean_text + html.escape): host names, paths, log lines and user agents come from
-servers that may be under an attacker's control.
+servers that may be under an attacker's control. A finding's evidence (a raw log line, event or
+file summary, up to 2000 characters of attacker-chosen text) keeps its lines in a
+``<pre><code>`` block, through clean_block + html.escape.
 
 Pure: stdlib only, no I/O.
 """
@@ -14,19 +16,33 @@ import html
 from typing import Any
 
 from .report_table import (
+    ATTEMPT_NOTE,
+    HUNT_STATUS_TEXT,
     NOT_ASSESSED,
     as_dict,
     as_list,
     clean_text,
+    compromise_reasons,
     compromised_of,
+    coverage_text,
     cve_statuses,
+    cves_of,
     estate_counts,
+    evidence_text,
+    findings_text,
+    hunt_of,
+    hunt_status,
+    indicators_of,
+    is_attempt,
     next_step_text,
     open_cves_text,
+    percent_text,
+    severity_of,
     sorted_hosts,
     status_of,
     su_text,
     vulnerable_of,
+    where_text,
     yes_no,
 )
 
@@ -38,6 +54,7 @@ body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Arial, sans-serif; c
 h1 { font-size: 1.6em; margin: 0 0 .2em; }
 h2 { font-size: 1.3em; margin: 1.6em 0 .4em; border-bottom: 2px solid #444; }
 h3 { font-size: 1.05em; margin: 1.1em 0 .3em; }
+h4 { font-size: 1em; margin: .9em 0 .3em; }
 table { border-collapse: collapse; margin: .3em 0 1em; }
 /* The estate table fits the page: long next steps wrap instead of running off the side. */
 #servers table { width: 100%; }
@@ -59,6 +76,9 @@ dl.facts dd { margin: 0; }
 .indicator { border: 1px solid #aaa; border-left-width: 6px; margin: .4em 0; padding: .3em .6em; }
 .indicator.sev-critical { border-left-color: #b00020; }
 .indicator.sev-high { border-left-color: #d97000; }
+.indicator.attempt { border-style: dashed; border-left-color: #888; }
+.indicator .title { font-weight: 600; }
+ul.reasons { margin: .2em 0 .5em; }
 pre.evidence { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f6f6; margin: .3em 0;
                padding: .3em .5em; font: 12px/1.35 Consolas, "Courier New", monospace; }
 @page { size: A4 landscape; margin: 12mm; }
@@ -73,7 +93,9 @@ pre.evidence { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f6
 
 # Worst first, so the CVEs that need action lead each table.
 _STATUS_ORDER = {"vulnerable": 0, "unknown": 1, "mitigated": 2, "patched": 3, "not_applicable": 4}
-_SEVERITIES = ("critical", "high", "medium", "low")
+# A page stays printable: a host's findings beyond this are in report.json (worst ones first).
+_MAX_FINDINGS_SHOWN = 500
+_UNKNOWN_CSS = ' class="c-unknown"'
 
 
 def _e(value: object, missing: str = "—") -> str:
@@ -91,7 +113,13 @@ def _summary_section(report: dict[str, Any]) -> str:
         ("Compromised", counts["compromised"], "c-yes" if counts["compromised"] else ""),
         ("Compromise unknown", counts["compromised_unknown"],
          "c-unknown" if counts["compromised_unknown"] else ""),
+        ("Compromise ruled out", counts["compromised_no"], ""),
         ("Out of support", counts["unsupported"], "v-unknown" if counts["unsupported"] else ""),
+        ("Critical findings", counts["indicators_critical"], "sev-critical" if counts["indicators_critical"] else ""),
+        ("High findings", counts["indicators_high"], "sev-high" if counts["indicators_high"] else ""),
+        ("Medium findings", counts["indicators_medium"], ""),
+        ("Low findings", counts["indicators_low"], ""),
+        ("Attempts", counts["indicators_attempt"], ""),
     ]
     head = "".join(f"<th>{label}</th>" for label, _, _ in cells)
     body = "".join(f'<td class="num {css}">{number}</td>' for _, number, css in cells)
@@ -101,7 +129,7 @@ def _summary_section(report: dict[str, Any]) -> str:
 
 def _servers_table(hosts: list[tuple[str, dict[str, Any]]]) -> str:
     titles = ("Host", "Status", "Product", "CU", "SU", "Build", "Supported", "Latest", "Open CVEs",
-              "Vulnerable", "Compromised", "Next step")
+              "Vulnerable", "Compromised", "Findings", "Next step")
     rows = []
     for index, (name, host) in enumerate(hosts, start=1):
         exchange = as_dict(host.get("exchange"))
@@ -125,6 +153,7 @@ def _servers_table(hosts: list[tuple[str, dict[str, Any]]]) -> str:
             f'<td class="num">{html.escape(open_cves_text(host))}</td>'
             f'<td class="v-{vulnerable}">{vulnerable}</td>'
             f'<td class="c-{compromised}">{compromised}</td>'
+            f"<td>{html.escape(findings_text(host))}</td>"
             f"<td>{next_step}</td>"
             "</tr>"
         )
@@ -192,31 +221,133 @@ def _warnings(host: dict[str, Any]) -> str:
     return f"<h3>Warnings</h3><ul>{items}</ul>"
 
 
-def _indicator(indicator: dict[str, Any]) -> str:
-    severity = indicator.get("severity")
-    css = severity if severity in _SEVERITIES else "unknown"
-    line = indicator.get("line")
-    where = _e(indicator.get("source"))
-    if isinstance(line, int) and not isinstance(line, bool):
-        where += f", line {line}"
-    return (
-        f'<div class="indicator sev-{css}">'
-        f'<span class="badge sev-{css}">{_e(severity, "unknown")}</span> '
-        f"<strong>{_e(indicator.get('rule'))}</strong> · {_e(indicator.get('cve'), 'no CVE')} · "
-        f"{_e(indicator.get('time'), 'time unknown')}"
-        f"<br>Source: {where}"
-        f'<pre class="evidence">{_e(indicator.get("detail"), "")}</pre>'
-        "</div>"
-    )
+def _indicator(number: int, indicator: dict[str, Any]) -> str:
+    severity = severity_of(indicator)
+    attempt = is_attempt(indicator)
+    title = _e(indicator.get("title"), "")
+    about = [_e(indicator.get("attack"), ""), _e(", ".join(cves_of(indicator)), "no CVE"),
+             _e(indicator.get("time"), "time unknown")]
+    detail = _e(indicator.get("detail"), "")
+    evidence = evidence_text(indicator)
+    parts = [
+        f'<div class="indicator sev-{severity}{" attempt" if attempt else ""}">',
+        f'<span class="badge sev-{severity}">{severity}</span> ',
+        '<span class="badge attempt">attempt</span> ' if attempt else "",
+        f"{number}. <strong>{_e(indicator.get('rule'))}</strong>",
+        f' <span class="title">{title}</span>' if title else "",
+        f"<br>{' · '.join(part for part in about if part)}",
+        f"<br>Source: {html.escape(where_text(indicator))}",
+        f"<br>Detail: {detail}" if detail else "",
+        f"<br><em>{html.escape(ATTEMPT_NOTE)}</em>" if attempt else "",
+        # Evidence keeps its lines; html.escape makes every <, >, & and quote inert text.
+        f'<pre class="evidence"><code>{html.escape(evidence)}</code></pre>' if evidence else "",
+        "</div>",
+    ]
+    return "".join(parts)
 
 
 def _indicators(host: dict[str, Any]) -> str:
-    indicators = [as_dict(i) for i in as_list(host.get("indicators"))]
+    indicators = indicators_of(host)
     if not indicators:
-        found = "none found" if status_of(host) == "ok" else "none — the host was not assessed"
-        return f"<h3>Indicators of compromise</h3><p>{found}.</p>"
-    blocks = "".join(_indicator(i) for i in indicators)
-    return f"<h3>Indicators of compromise ({len(indicators)})</h3>{blocks}"
+        if status_of(host) != "ok" and hunt_status(host) != "done":
+            found = "none — the host was not assessed"
+        elif hunt_status(host) in ("done", "absent"):
+            found = "none found"
+        else:
+            found = "none — the hunt did not run"
+        return f"<h4>Indicators of compromise</h4><p>{found}.</p>"
+    shown = indicators[:_MAX_FINDINGS_SHOWN]
+    blocks = "".join(_indicator(number, i) for number, i in enumerate(shown, start=1))
+    more = (f"<p>{len(indicators) - len(shown)} more finding(s) in report.json.</p>"
+            if len(indicators) > len(shown) else "")
+    return f"<h4>Indicators of compromise ({len(indicators)})</h4>{blocks}{more}"
+
+
+def _exposure(hunt: dict[str, Any]) -> str:
+    windows = [as_dict(w) for w in as_list(hunt.get("exposure"))]
+    if not windows:
+        return ""
+    rows = []
+    for window in windows:
+        # A window the server was never open in has no meaningful dates, only its reason.
+        exposed = window.get("exposed") is not False
+        if not exposed:
+            covered = "not exposed"
+        else:
+            covered = f"logs cover {percent_text(window.get('covered_percent'))} of the exposure window"
+        cves = ", ".join(clean_text(cve) for cve in as_list(window.get("cves")))
+        rows.append(
+            f"<tr><td>{_e(window.get('attack'))}</td><td>{_e(cves)}</td>"
+            f"<td>{_e(window.get('start') if exposed else None)}</td>"
+            f"<td>{_e(window.get('end') if exposed else None)}</td>"
+            f"<td>{_e(window.get('end_basis'), '')}</td><td>{html.escape(covered)}</td></tr>"
+        )
+    head = "<tr><th>Campaign</th><th>CVEs</th><th>Open from</th><th>Until</th><th>Why until then</th><th>Logs</th></tr>"
+    return f"<h4>Exposure windows</h4><table>{head}{''.join(rows)}</table>"
+
+
+def _count(value: object) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else "—"
+
+
+def _sources(hunt: dict[str, Any]) -> str:
+    sources = as_dict(hunt.get("sources"))
+    if not sources:
+        return ""
+    # Required streams first: they decide whether compromise can be ruled out.
+    ordered = sorted(sources.items(), key=lambda item: (as_dict(item[1]).get("required") is not True, str(item[0])))
+    rows = []
+    for name, raw in ordered:
+        stats = as_dict(raw)
+        present = stats.get("present") is True
+        warnings = "; ".join(clean_text(w) for w in as_list(stats.get("warnings")))
+        # A required source that is missing or capped is why compromise stays unknown: mark it.
+        missing = _UNKNOWN_CSS if stats.get("required") and not present else ""
+        capped = stats.get("capped") is True
+        rows.append(
+            f"<tr><td>{_e(name)}</td><td>{yes_no(stats.get('required'))}</td>"
+            f"<td{missing}>{yes_no(present)}</td>"
+            f'<td class="num">{_count(stats.get("files"))}</td><td class="num">{_count(stats.get("lines"))}</td>'
+            f"<td>{_e(stats.get('first'))}</td><td>{_e(stats.get('last'))}</td>"
+            f"<td>{_e(warnings, '')}</td>"
+            f"<td{_UNKNOWN_CSS if capped else ''}>{yes_no(capped)}</td></tr>"
+        )
+    head = ("<tr><th>Source</th><th>Required</th><th>Present</th><th>Files</th><th>Lines</th><th>First</th>"
+            "<th>Last</th><th>Warnings</th><th>Capped</th></tr>")
+    return f"<h4>Sources read</h4><table>{head}{''.join(rows)}</table>"
+
+
+def _compromise(host: dict[str, Any]) -> str:
+    verdict = compromised_of(host)
+    hunt = hunt_of(host)
+    status = hunt_status(host)
+    reasons = "".join(f"<li>{_e(reason)}</li>" for reason in compromise_reasons(host))
+    facts = [HUNT_STATUS_TEXT[status]]
+    if isinstance(hunt.get("rules"), int) and hunt.get("rules"):
+        facts.append(f"{_count(hunt.get('rules'))} rules")
+    total, shown = hunt.get("findings_total"), hunt.get("findings_shown")
+    if isinstance(total, int) and isinstance(shown, int) and total > shown:
+        facts.append(f"{shown} of {total} findings kept (the rest were beyond the per-rule limit)")
+    if hunt.get("error"):
+        facts.append(f"error: {_e(hunt.get('error'))}")
+    excluded = as_dict(hunt.get("excluded"))
+    dropped = ", ".join(f"{clean_text(rule)} {_count(count)}"
+                        for rule, count in sorted(excluded.items(), key=lambda item: str(item[0])))
+    if dropped:
+        facts.append(f"dropped as known false positives: {html.escape(dropped)}")
+    warnings = "".join(f"<li>{_e(w)}</li>" for w in as_list(hunt.get("warnings")))
+    coverage = coverage_text(host)
+    coverage = f"<p>{html.escape(coverage[:1].upper() + coverage[1:])}.</p>" if status != "absent" else ""
+    return (
+        "<h3>Compromise</h3>"
+        f'<p>Compromised: <span class="badge c-{verdict}">{verdict}</span> · '
+        f"Findings: {html.escape(findings_text(host))}</p>"
+        f'<ul class="reasons">{reasons}</ul>'
+        f"{coverage}"
+        f'<p class="meta">{" · ".join(facts)}</p>'
+        + (f"<p>Hunt warnings:</p><ul>{warnings}</ul>" if warnings else "")
+        + f"{_exposure(hunt)}{_sources(hunt)}{_indicators(host)}"
+    )
 
 
 def _next_step(host: dict[str, Any]) -> str:
@@ -244,7 +375,7 @@ def _host_section(index: int, name: str, host: dict[str, Any]) -> str:
         f'<p>Vulnerable: <span class="badge v-{vulnerable}">{vulnerable}</span> · '
         f'Compromised: <span class="badge c-{compromised}">{compromised}</span> · '
         f"Open CVEs: {html.escape(open_cves_text(host))}</p>"
-        f"{_facts(host)}{_cve_table(host)}{_warnings(host)}{_indicators(host)}{_next_step(host)}"
+        f"{_facts(host)}{_cve_table(host)}{_warnings(host)}{_compromise(host)}{_next_step(host)}"
         "</section>"
     )
 

@@ -2,10 +2,12 @@
 
 Checks per host: "collect", "build-known", "supported", one per CVE, "compromised".
 Anything the assessment could not decide fails: CI must not go green on a server nobody
-looked at (DESIGN.md: never "clean" by default).
+looked at (DESIGN.md: never "clean" by default). "compromised" fails when the hunt says yes
+(the message names the critical and high findings) and when it says unknown (the message
+gives the first reason); its text lists every finding with its evidence.
 
-Pure: stdlib only (xml.etree builds the document, so markup in log lines is escaped by the
-serializer); characters that XML 1.0 cannot carry at all are stripped beforehand.
+Pure: stdlib only. Every value is escaped by xml.sax.saxutils, so markup in log lines stays
+text; characters that XML 1.0 cannot carry at all are stripped beforehand.
 """
 
 from __future__ import annotations
@@ -16,25 +18,43 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from .report_table import (
+    ATTEMPT_NOTE,
     NOT_ASSESSED,
+    SERIOUS,
     as_dict,
-    as_list,
     clean_text,
+    compromise_reasons,
     compromised_of,
+    coverage_text,
     cve_statuses,
+    cves_of,
+    evidence_text,
+    finding_counts,
+    findings_text,
+    hunt_status,
+    indicators_of,
+    is_attempt,
+    severity_of,
     sorted_hosts,
     status_of,
+    where_text,
 )
 
 # Everything outside the XML 1.0 Char production (C0 controls, surrogates, U+FFFE/U+FFFF).
 _INVALID_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _PASSING_CVE = ("patched", "mitigated", "not_applicable")
 _MAX_INDICATORS_LISTED = 50  # keeps system-out readable in CI; the full list is in report.json
+_MAX_RULES_NAMED = 10
 
 
 def xml_text(value: object, missing: str = "") -> str:
     """Untrusted value -> text that XML 1.0 can carry (one line, control characters removed)."""
     return _INVALID_XML.sub("", clean_text(value, missing))
+
+
+def xml_block(text: str) -> str:
+    """Cleaned evidence (report_table.evidence_text) -> text that XML 1.0 can carry, lines kept."""
+    return _INVALID_XML.sub("", text)
 
 
 @dataclass
@@ -96,30 +116,51 @@ def _cve(host: dict[str, Any], cve: str, status: str) -> Check:
     return Check(name, "failure", message, reason)
 
 
-def _indicator_line(indicator: dict[str, Any]) -> str:
-    line = indicator.get("line")
-    where = xml_text(indicator.get("source"), "?")
-    if isinstance(line, int) and not isinstance(line, bool):
-        where += f":{line}"
-    return (
-        f"[{xml_text(indicator.get('severity'), '?')}] {xml_text(indicator.get('rule'), '?')} "
-        f"({xml_text(indicator.get('cve'), 'no CVE')}) {where} {xml_text(indicator.get('time'))}\n"
-        f"    {xml_text(indicator.get('detail'))}"
-    )
+def _indicator_text(indicator: dict[str, Any]) -> str:
+    """A finding for CI's failure text: one summary line, then detail and evidence indented."""
+    head = [f"[{severity_of(indicator)}]", xml_text(indicator.get("rule"), "?")]
+    if is_attempt(indicator):
+        head.append("(attempt)")
+    head += [f"({xml_text(', '.join(cves_of(indicator)), 'no CVE')})", xml_text(indicator.get("title"))]
+    lines = [" ".join(part for part in head if part),
+             f"    {xml_text(where_text(indicator, ':'))} at {xml_text(indicator.get('time'), 'time unknown')}"]
+    if indicator.get("detail"):
+        lines.append(f"    detail: {xml_text(indicator.get('detail'))}")
+    if is_attempt(indicator):
+        lines.append(f"    {ATTEMPT_NOTE}")
+    evidence = xml_block(evidence_text(indicator))
+    if evidence:
+        lines.append("    evidence:")
+        lines += [f"      {line}" for line in evidence.split("\n")]
+    return "\n".join(lines)
 
 
 def _compromised(host: dict[str, Any]) -> Check:
-    indicators = [as_dict(i) for i in as_list(host.get("indicators"))]
-    listed = "\n".join(_indicator_line(i) for i in indicators[:_MAX_INDICATORS_LISTED])
+    indicators = indicators_of(host)
+    listed = [_indicator_text(i) for i in indicators[:_MAX_INDICATORS_LISTED]]
     if len(indicators) > _MAX_INDICATORS_LISTED:
-        listed += f"\n… {len(indicators) - _MAX_INDICATORS_LISTED} more in report.json"
+        listed.append(f"… {len(indicators) - _MAX_INDICATORS_LISTED} more in report.json")
+    reasons = [xml_text(reason) for reason in compromise_reasons(host)]
+    summary = [f"findings: {findings_text(host)}"]
+    if hunt_status(host) != "absent":
+        summary.append(xml_text(coverage_text(host)))
+    output = "\n".join([*(f"- {reason}" for reason in reasons), *summary, "", *listed]).strip("\n")
     verdict = compromised_of(host)
     if verdict == "yes":
-        return Check("compromised", "failure", f"compromised: {len(indicators)} indicator(s)", listed)
+        # The message names the critical and high findings; the failure text holds them all.
+        counts = finding_counts(host)
+        serious = ", ".join(f"{counts[severity]} {severity}" for severity in SERIOUS if counts[severity])
+        rules = sorted({xml_text(i.get("rule"), "?") for i in indicators
+                        if severity_of(i) in SERIOUS and not is_attempt(i)})
+        if len(rules) > _MAX_RULES_NAMED:
+            rules = [*rules[:_MAX_RULES_NAMED], "…"]
+        message = f"compromised: {serious or f'{len(indicators)} indicator(s)'}"
+        message += f" ({', '.join(rules)})" if rules else ""
+        return Check("compromised", "failure", message, output)
     if verdict == "unknown":
-        why = NOT_ASSESSED if status_of(host) != "ok" else "compromise could not be ruled out"
-        return Check("compromised", "failure", f"unknown: {why}", listed)
-    return Check("compromised", output=listed)
+        # Never green on a server whose compromise could not be ruled out (module docstring).
+        return Check("compromised", "failure", f"unknown: {reasons[0]}", output)
+    return Check("compromised", output=output)
 
 
 def host_checks(host: dict[str, Any]) -> list[Check]:

@@ -3,29 +3,46 @@
 Untrusted text (host names, paths, log lines, user agents) is put on one line and every
 character that Markdown or GitHub would interpret is backslash-escaped, so a value can
 neither break a table cell (``|``), open a code span, link or image (`` ` `` ``[``), inject
-HTML (``<``) nor start an entity (``&``) or math (``$``).
+HTML (``<``) nor start an entity (``&``) or math (``$``). The evidence of a finding (a raw log
+line, which may hold a web shell's markup) is shown as written, in a fenced code block whose
+fence its content cannot close (code_block).
 
 Pure: stdlib only, no I/O.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .report_table import (
+    ATTEMPT_NOTE,
+    HUNT_STATUS_TEXT,
     NOT_ASSESSED,
     as_dict,
     as_list,
     clean_text,
+    compromise_reasons,
     compromised_of,
+    coverage_text,
     cve_statuses,
+    cves_of,
     estate_counts,
+    evidence_text,
+    findings_text,
+    hunt_of,
+    hunt_status,
+    indicators_of,
+    is_attempt,
     next_step_text,
     open_cves_text,
+    percent_text,
+    severity_of,
     sorted_hosts,
     status_of,
     su_text,
     vulnerable_of,
+    where_text,
     yes_no,
 )
 
@@ -33,11 +50,22 @@ from .report_table import (
 # the start of a line (-, +, digits) are left alone: untrusted text never starts a line here.
 _SPECIAL = frozenset("\\`*_[]<>|~&$#!")
 _STATUS_ORDER = {"vulnerable": 0, "unknown": 1, "mitigated": 2, "patched": 3, "not_applicable": 4}
+_MAX_FINDINGS_SHOWN = 500  # per host, worst first; the rest are in report.json
+_BACKTICK_RUNS = re.compile("`+")
 
 
 def escape_md(value: object, missing: str = "—") -> str:
     """Untrusted value -> one line of inert Markdown text."""
     return "".join("\\" + char if char in _SPECIAL else char for char in clean_text(value, missing))
+
+
+def code_block(text: str) -> list[str]:
+    """A fenced code block that its content cannot close: the fence is one backtick longer than
+    the longest run of backticks in the text (CommonMark closes a fence only with a run at least
+    as long), so a log line holding ``` or ```` stays inside. text must already be cleaned."""
+    longest = max((len(run) for run in _BACKTICK_RUNS.findall(text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + "text", *text.split("\n"), fence]
 
 
 def _table(titles: list[str], rows: list[list[str]], numeric: tuple[int, ...] = ()) -> list[str]:
@@ -48,15 +76,18 @@ def _table(titles: list[str], rows: list[list[str]], numeric: tuple[int, ...] = 
 
 def _summary(report: dict[str, Any]) -> list[str]:
     counts = estate_counts(report)
-    titles = ["Hosts", "OK", "Error", "Vulnerable", "Compromised", "Compromise unknown", "Out of support"]
-    keys = ["hosts", "ok", "error", "vulnerable", "compromised", "compromised_unknown", "unsupported"]
+    titles = ["Hosts", "OK", "Error", "Vulnerable", "Compromised", "Compromise unknown", "Compromise ruled out",
+              "Out of support", "Critical findings", "High findings", "Medium findings", "Low findings", "Attempts"]
+    keys = ["hosts", "ok", "error", "vulnerable", "compromised", "compromised_unknown", "compromised_no",
+            "unsupported", "indicators_critical", "indicators_high", "indicators_medium", "indicators_low",
+            "indicators_attempt"]
     row = [str(counts[key]) for key in keys]
     return ["## Estate summary", "", *_table(titles, [row], tuple(range(len(keys)))), ""]
 
 
 def _servers(hosts: list[tuple[str, dict[str, Any]]]) -> list[str]:
     titles = ["Host", "Status", "Product", "CU", "SU", "Build", "Supported", "Latest", "Open CVEs",
-              "Vulnerable", "Compromised", "Next step"]
+              "Vulnerable", "Compromised", "Findings", "Next step"]
     rows = []
     for name, host in hosts:
         exchange = as_dict(host.get("exchange"))
@@ -76,6 +107,7 @@ def _servers(hosts: list[tuple[str, dict[str, Any]]]) -> list[str]:
             escape_md(open_cves_text(host)),
             yes_no(vulnerable_of(host)),
             compromised_of(host),
+            escape_md(findings_text(host)),
             next_step,
         ])
     return ["## Servers", "", *_table(titles, rows), ""]
@@ -141,25 +173,116 @@ def _warnings(host: dict[str, Any]) -> list[str]:
     return ["### Warnings", "", *items, ""]
 
 
-def _indicators(host: dict[str, Any]) -> list[str]:
-    indicators = [as_dict(i) for i in as_list(host.get("indicators"))]
+def _finding(number: int, indicator: dict[str, Any]) -> list[str]:
+    severity = severity_of(indicator)
+    heading = f"#### {number}. {severity} · {escape_md(indicator.get('rule'))}"
+    title = escape_md(indicator.get("title"), "")
+    if title:
+        heading += f" — {title}"
+    if is_attempt(indicator):
+        heading += " (attempt)"
+    about = [escape_md(indicator.get("attack"), ""), escape_md(", ".join(cves_of(indicator)), "no CVE")]
+    lines = [heading, "", f"- Campaign: {' · '.join(part for part in about if part)}",
+             f"- Time: {escape_md(indicator.get('time'), 'unknown')}",
+             f"- Source: {escape_md(where_text(indicator))}"]
+    detail = escape_md(indicator.get("detail"), "")
+    if detail:
+        lines.append(f"- Detail: {detail}")
+    if is_attempt(indicator):
+        lines.append(f"- **{escape_md(ATTEMPT_NOTE)}**")
+    evidence = evidence_text(indicator)
+    lines.append("")
+    if evidence:
+        lines += ["Evidence:", "", *code_block(evidence), ""]
+    return lines
+
+
+def _findings(host: dict[str, Any]) -> list[str]:
+    indicators = indicators_of(host)
     if not indicators:
-        found = "None found." if status_of(host) == "ok" else "None — the host was not assessed."
+        if status_of(host) != "ok" and hunt_status(host) != "done":
+            found = "None — the host was not assessed."
+        elif hunt_status(host) in ("done", "absent"):
+            found = "None found."
+        else:
+            found = "None — the hunt did not run."
         return ["### Indicators of compromise", "", found, ""]
+    lines = [f"### Indicators of compromise ({len(indicators)})", ""]
+    for number, indicator in enumerate(indicators[:_MAX_FINDINGS_SHOWN], start=1):
+        lines += _finding(number, indicator)
+    if len(indicators) > _MAX_FINDINGS_SHOWN:
+        lines += [f"{len(indicators) - _MAX_FINDINGS_SHOWN} more finding(s) in report.json.", ""]
+    return lines
+
+
+def _exposure(hunt: dict[str, Any]) -> list[str]:
     rows = []
-    for indicator in indicators:
-        line = indicator.get("line")
-        rows.append([
-            escape_md(indicator.get("severity"), "unknown"),
-            escape_md(indicator.get("rule")),
-            escape_md(indicator.get("cve"), "no CVE"),
-            escape_md(indicator.get("source")),
-            str(line) if isinstance(line, int) and not isinstance(line, bool) else "—",
-            escape_md(indicator.get("time")),
-            escape_md(indicator.get("detail"), ""),
-        ])
-    titles = ["Severity", "Rule", "CVE", "Source", "Line", "Time", "Evidence"]
-    return [f"### Indicators of compromise ({len(indicators)})", "", *_table(titles, rows, (4,)), ""]
+    for window in (as_dict(w) for w in as_list(hunt.get("exposure"))):
+        covered = ("not exposed" if window.get("exposed") is False
+                   else f"logs cover {percent_text(window.get('covered_percent'))} of the exposure window")
+        cves = ", ".join(clean_text(cve) for cve in as_list(window.get("cves")))
+        # A window the server was never open in has no meaningful dates, only its reason.
+        exposed = window.get("exposed") is not False
+        rows.append([escape_md(window.get("attack")), escape_md(cves),
+                     escape_md(window.get("start") if exposed else None),
+                     escape_md(window.get("end") if exposed else None),
+                     escape_md(window.get("end_basis"), ""), escape_md(covered)])
+    if not rows:
+        return []
+    titles = ["Campaign", "CVEs", "Open from", "Until", "Why until then", "Logs"]
+    return ["Exposure windows:", "", *_table(titles, rows), ""]
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _count(value: object) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else "—"
+
+
+def _sources(hunt: dict[str, Any]) -> list[str]:
+    sources = as_dict(hunt.get("sources"))
+    ordered = sorted(sources.items(), key=lambda item: (as_dict(item[1]).get("required") is not True, str(item[0])))
+    rows = []
+    for name, raw in ordered:
+        stats = as_dict(raw)
+        warnings = "; ".join(clean_text(w) for w in as_list(stats.get("warnings")))
+        rows.append([escape_md(name), yes_no(stats.get("required")), yes_no(stats.get("present") is True),
+                     _count(stats.get("files")), _count(stats.get("lines")), escape_md(stats.get("first")),
+                     escape_md(stats.get("last")), escape_md(warnings, ""), yes_no(stats.get("capped") is True)])
+    if not rows:
+        return []
+    titles = ["Source", "Required", "Present", "Files", "Lines", "First", "Last", "Warnings", "Capped"]
+    return ["Sources read:", "", *_table(titles, rows, (3, 4)), ""]
+
+
+def _compromise(host: dict[str, Any]) -> list[str]:
+    hunt = hunt_of(host)
+    status = hunt_status(host)
+    lines = ["### Compromise", "",
+             f"Compromised: **{compromised_of(host)}** · Findings: {escape_md(findings_text(host))}", ""]
+    lines += [f"- {escape_md(reason)}" for reason in compromise_reasons(host)] + [""]
+    if status != "absent":
+        lines += [escape_md(_sentence(coverage_text(host))) + ".", ""]
+    facts = [HUNT_STATUS_TEXT[status]]
+    if isinstance(hunt.get("rules"), int) and hunt.get("rules"):
+        facts.append(f"{_count(hunt.get('rules'))} rules")
+    total, shown = hunt.get("findings_total"), hunt.get("findings_shown")
+    if isinstance(total, int) and isinstance(shown, int) and total > shown:
+        facts.append(f"{shown} of {total} findings kept (the rest were beyond the per-rule limit)")
+    if hunt.get("error"):
+        facts.append(f"error: {escape_md(hunt.get('error'))}")
+    excluded = as_dict(hunt.get("excluded"))
+    dropped = ", ".join(f"{clean_text(rule)} {_count(count)}"
+                        for rule, count in sorted(excluded.items(), key=lambda item: str(item[0])))
+    if dropped:
+        facts.append(f"dropped as known false positives: {escape_md(dropped)}")
+    lines += [_sentence(" · ".join(facts)), ""]
+    warnings = [f"- {escape_md(w)}" for w in as_list(hunt.get("warnings"))]
+    if warnings:
+        lines += ["Hunt warnings:", "", *warnings, ""]
+    return lines + _exposure(hunt) + _sources(hunt) + _findings(host)
 
 
 def _host(name: str, host: dict[str, Any]) -> list[str]:
@@ -172,7 +295,7 @@ def _host(name: str, host: dict[str, Any]) -> list[str]:
         f"Compromised: {compromised_of(host)} · Open CVEs: {escape_md(open_cves_text(host))}",
         "",
     ]
-    lines += _facts(host) + _cves(host) + _warnings(host) + _indicators(host)
+    lines += _facts(host) + _cves(host) + _warnings(host) + _compromise(host)
     lines += ["### Next step", "", escape_md(next_step_text(host)), ""]
     return lines
 

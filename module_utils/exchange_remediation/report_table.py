@@ -31,6 +31,25 @@ def as_list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _clean(text: str, keep_lines: bool) -> str:
+    out: list[str] = []
+    for char in text:
+        category = unicodedata.category(char)
+        if char in "\r\n" or category in _SPACE_CATEGORIES:
+            out.append("\n" if keep_lines else " ")
+        elif char == "\t":
+            out.append("\t" if keep_lines else " ")
+        elif category == "Cc":
+            continue
+        elif category == "Cs":
+            out.append("\ufffd")  # lone surrogate from a bad decode: not encodable as UTF-8
+        elif category == "Cf":
+            out.append(f"[U+{ord(char):04X}]")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def clean_text(value: object, missing: str = "—") -> str:
     """Make untrusted text safe to show on one line.
 
@@ -46,20 +65,20 @@ def clean_text(value: object, missing: str = "—") -> str:
     # Fast path: printable ASCII (almost every CVE id, build and status) needs no change.
     if text.isascii() and text.isprintable():
         return text
-    out: list[str] = []
-    for char in text:
-        category = unicodedata.category(char)
-        if char in "\t\r\n" or category in _SPACE_CATEGORIES:
-            out.append(" ")
-        elif category == "Cc":
-            continue
-        elif category == "Cs":
-            out.append("\ufffd")  # lone surrogate from a bad decode: not encodable as UTF-8
-        elif category == "Cf":
-            out.append(f"[U+{ord(char):04X}]")
-        else:
-            out.append(char)
-    return "".join(out)
+    return _clean(text, keep_lines=False)
+
+
+def clean_block(value: object, missing: str = "") -> str:
+    """clean_text for a block of evidence shown in a code block: line breaks (normalised to LF)
+    and tabs are kept, every other control character is removed, format characters are shown."""
+    if value is None or value == "":
+        return missing
+    text = str(value)
+    if text.isascii() and text.isprintable():
+        return text
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _clean(text, keep_lines=True)
 
 
 def yes_no(value: object) -> str:
@@ -167,10 +186,167 @@ def next_step_text(host: dict[str, Any]) -> str:
     return "nothing to do"
 
 
+# --- the hunt: findings and the compromise verdict ------------------------------------------
+
+SEVERITIES = ("critical", "high", "medium", "low")
+SERIOUS = ("critical", "high")
+_SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+# The engine cuts evidence to 2000 characters; a report from elsewhere is cut here, so one
+# finding cannot make a page of megabytes.
+EVIDENCE_LIMIT = 2000
+
+
+def hunt_of(host: dict[str, Any]) -> dict[str, Any]:
+    return as_dict(host.get("hunt"))
+
+
+def hunt_status(host: dict[str, Any]) -> str:
+    """done | not_run | error, or "absent" for a report written before the hunt existed."""
+    if not isinstance(host.get("hunt"), dict):
+        return "absent"
+    status = hunt_of(host).get("status")
+    return str(status) if status in ("done", "not_run", "error") else "error"
+
+
+HUNT_STATUS_TEXT = {"done": "hunt done", "not_run": "hunt not run", "error": "hunt failed",
+                    "absent": "no hunt in this report"}
+
+
+def severity_of(indicator: dict[str, Any]) -> str:
+    severity = indicator.get("severity")
+    return str(severity) if severity in _SEVERITY_RANK else "unknown"
+
+
+def is_attempt(indicator: dict[str, Any]) -> bool:
+    """A request logged when the server was no longer (or never) open to that campaign."""
+    return indicator.get("attempt") is True
+
+
+def indicators_of(host: dict[str, Any]) -> list[dict[str, Any]]:
+    """Findings worst first: real findings before attempts, then by severity and time."""
+    indicators = [as_dict(item) for item in as_list(host.get("indicators"))]
+    return sorted(indicators, key=lambda item: (
+        is_attempt(item), _SEVERITY_RANK.get(severity_of(item), len(SEVERITIES)),
+        str(item.get("time") or ""), str(item.get("rule") or "")))
+
+
+def finding_counts(host: dict[str, Any]) -> dict[str, int]:
+    """Findings by severity, attempts counted apart (they are not evidence of a compromise)."""
+    counts = dict.fromkeys((*SEVERITIES, "unknown", "attempt"), 0)
+    for indicator in (as_dict(item) for item in as_list(host.get("indicators"))):
+        counts["attempt" if is_attempt(indicator) else severity_of(indicator)] += 1
+    return counts
+
+
+_SHORT_SEVERITY = {"critical": "crit", "high": "high", "medium": "med", "low": "low", "unknown": "unrated"}
+
+
+def findings_text(host: dict[str, Any], short: bool = False) -> str:
+    """Findings by severity ("2 critical, 1 high; 3 attempts"), or why there is nothing to count."""
+    counts = finding_counts(host)
+    names = _SHORT_SEVERITY if short else {key: key for key in _SHORT_SEVERITY}
+    parts = [f"{counts[key]} {names[key]}" for key in (*SEVERITIES, "unknown") if counts[key]]
+    text = (" " if short else ", ").join(parts)
+    if counts["attempt"]:
+        attempts = f"{counts['attempt']} attempt" + ("s" if counts["attempt"] > 1 else "")
+        text = f"{text}{' +' if short else '; '}{attempts}" if text else attempts
+    if text:
+        return text
+    status = hunt_status(host)
+    if status == "done":
+        return "none"
+    return "hunt failed" if status == "error" else "not hunted"
+
+
+def percent_text(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "—"
+    return f"{value:g}%"
+
+
+def coverage_text(host: dict[str, Any]) -> str:
+    """How much of the exposure windows the logs cover, in the words the verdict uses."""
+    hunt = hunt_of(host)
+    coverage = hunt.get("coverage_percent")
+    minimum = hunt.get("min_coverage_percent")
+    if percent_text(coverage) == "—":
+        return "log coverage of the exposure window unknown (the hunt did not read any log)"
+    text = f"logs cover {percent_text(coverage)} of the exposure window"
+    return text + (f" (minimum {percent_text(minimum)})" if percent_text(minimum) != "—" else "")
+
+
+def compromise_reasons(host: dict[str, Any]) -> list[str]:
+    """Why the verdict is what it is, one line each (cleaned, not escaped)."""
+    verdict = compromised_of(host)
+    hunt = hunt_of(host)
+    reasons = [clean_text(reason) for reason in as_list(hunt.get("reasons")) if reason not in (None, "")]
+    if verdict == "yes":
+        counts = finding_counts(host)
+        serious = [f"{counts[severity]} {severity}" for severity in SERIOUS if counts[severity]]
+        lead = (f"{' and '.join(serious)} finding(s) that are not attempts" if serious
+                else "the assessment reported a compromise")
+        return [lead, *reasons]
+    if verdict == "no":
+        return reasons or ["every required source was present and read in full, and no finding counts"]
+    if not reasons:
+        status = hunt_status(host)
+        if status == "error":
+            reasons.append(f"the hunt failed: {clean_text(hunt.get('error'), 'no reason given')}")
+        elif status in ("absent", "not_run"):
+            reasons.append(clean_text(hunt.get("error"), "the hunt did not run for this host"))
+        else:
+            reasons.append("compromise could not be ruled out (no reason recorded)")
+    if status_of(host) != "ok":
+        reasons.insert(0, f"{NOT_ASSESSED}: {clean_text(host.get('error'), 'no reason given')}")
+    return reasons
+
+
+def cves_of(indicator: dict[str, Any]) -> list[str]:
+    """The finding's CVEs; old reports carry only the first one in "cve"."""
+    cves = [clean_text(cve) for cve in as_list(indicator.get("cves")) if cve]
+    if not cves and indicator.get("cve"):
+        cves = [clean_text(indicator.get("cve"))]
+    return cves
+
+
+def where_text(indicator: dict[str, Any], separator: str = ", line ") -> str:
+    """Source path (or event log) and line number, cleaned."""
+    where = clean_text(indicator.get("source"), "source unknown")
+    line = indicator.get("line")
+    if isinstance(line, int) and not isinstance(line, bool):
+        where += f"{separator}{line}"
+    return where
+
+
+def evidence_text(indicator: dict[str, Any]) -> str:
+    """The raw evidence as a cleaned block ('' when none), cut at EVIDENCE_LIMIT characters."""
+    evidence = indicator.get("evidence")
+    if evidence is None or evidence == "":
+        return ""
+    text = str(evidence)
+    if len(text) <= EVIDENCE_LIMIT:
+        return clean_block(text)
+    return clean_block(text[:EVIDENCE_LIMIT]) + f"\n… cut: {len(text) - EVIDENCE_LIMIT} more characters in report.json"
+
+
+ATTEMPT_NOTE = "Attempt: logged when the server was not open to this campaign; not counted as a compromise"
+
+
+def finding_line(indicator: dict[str, Any]) -> str:
+    """One cleaned line: severity, rule, time and detail; attempts say so (where_text says where)."""
+    parts = [severity_of(indicator), clean_text(indicator.get("rule"), "?")]
+    if is_attempt(indicator):
+        parts.append("(attempt)")
+    parts.append(clean_text(indicator.get("time"), "time unknown"))
+    detail = clean_text(indicator.get("detail"), "")
+    return " ".join(parts) + (f" — {detail}" if detail else "")
+
+
 def estate_counts(report: dict[str, Any]) -> dict[str, int]:
-    """Estate totals, always recomputed from hosts so that they match the rows shown."""
+    """Estate totals, always recomputed from hosts so that they match the rows shown.
+    Same keys as report.json's summary (estate_report.summarise_report)."""
     hosts = [host for _, host in sorted_hosts(report)]
-    return {
+    counts = {
         "hosts": len(hosts),
         "ok": sum(1 for h in hosts if status_of(h) == "ok"),
         "error": sum(1 for h in hosts if status_of(h) != "ok"),
@@ -178,21 +354,31 @@ def estate_counts(report: dict[str, Any]) -> dict[str, int]:
         "compromised": sum(1 for h in hosts if compromised_of(h) == "yes"),
         "compromised_unknown": sum(1 for h in hosts if compromised_of(h) == "unknown"),
         "unsupported": sum(1 for h in hosts if as_dict(h.get("exchange")).get("supported") is False),
+        "compromised_no": sum(1 for h in hosts if compromised_of(h) == "no"),
+        "hunted": sum(1 for h in hosts if hunt_status(h) == "done"),
+        "indicators": sum(len(as_list(h.get("indicators"))) for h in hosts),
     }
+    findings = [finding_counts(h) for h in hosts]
+    for key in (*SEVERITIES, "attempt"):
+        counts[f"indicators_{key}"] = sum(f[key] for f in findings)
+    return counts
 
 
 def totals_text(counts: dict[str, int]) -> str:
     """One sentence with the estate totals, shared by the text writers."""
+    findings = ", ".join(f"{counts[f'indicators_{key}']} {key}" for key in SEVERITIES)
     return (
         f"{counts['hosts']} hosts: {counts['ok']} ok, {counts['error']} error; "
         f"{counts['vulnerable']} vulnerable; compromised: {counts['compromised']} yes, "
-        f"{counts['compromised_unknown']} unknown; {counts['unsupported']} out of support"
+        f"{counts['compromised_no']} no, {counts['compromised_unknown']} unknown; "
+        f"findings: {findings}, {counts['indicators_attempt']} attempt(s); "
+        f"{counts['unsupported']} out of support"
     )
 
 
 # --- fixed-width layout -------------------------------------------------------------------
 
-# (title, maximum width). Widths keep a row within ~200 columns, the usual CI log width.
+# (title, maximum width). Widths keep a row within ~220 columns, about a CI log's width.
 _COLUMNS = (
     ("host", 28),
     ("status", 6),
@@ -203,8 +389,13 @@ _COLUMNS = (
     ("supported", 9),
     ("open CVEs", 16),
     ("compromised", 11),
-    ("next step", 60),
+    ("findings", 30),
+    ("next step", 48),
 )
+# Below the table, the critical and high findings of each host, so that a sysadmin reading the
+# play's output sees what was found without opening the reports; the rest is in the reports.
+_FINDINGS_PER_HOST = 3
+_FINDING_WIDTH = 180
 
 
 def display_width(text: str) -> int:
@@ -253,12 +444,33 @@ def _row(name: str, host: dict[str, Any]) -> list[str]:
         yes_no(exchange.get("supported")),
         open_cves_text(host),
         compromised_of(host),
+        findings_text(host, short=True),
         next_step,
     ]
 
 
+def _serious_findings(report: dict[str, Any]) -> list[str]:
+    """Critical and high findings that are not attempts, a few per host. Every value went
+    through clean_text: nothing from a log line can move the cursor or colour the terminal."""
+    lines: list[str] = []
+    for name, host in sorted_hosts(report):
+        serious = [i for i in indicators_of(host) if severity_of(i) in SERIOUS and not is_attempt(i)]
+        if not serious:
+            continue
+        lines.append(f"{truncate(clean_text(name), 60)} (compromised: {compromised_of(host)})")
+        for indicator in serious[:_FINDINGS_PER_HOST]:
+            lines += ["  " + truncate(finding_line(indicator), _FINDING_WIDTH),
+                      "    at " + truncate(where_text(indicator, ":"), _FINDING_WIDTH)]
+        if len(serious) > _FINDINGS_PER_HOST:
+            lines.append(f"  … {len(serious) - _FINDINGS_PER_HOST} more critical/high finding(s) in the reports")
+    if not lines:
+        return []
+    return ["", "Critical and high findings (attempts left out; evidence in report.html):", *lines]
+
+
 def render_summary_table(report: dict[str, Any]) -> str:
-    """Fixed-width table, one row per host sorted by name, then a totals line."""
+    """Fixed-width table, one row per host sorted by name, the critical and high findings,
+    then a totals line."""
     titles = [title for title, _ in _COLUMNS]
     rows = [[truncate(cell, limit) for cell, (_, limit) in zip(_row(name, host), _COLUMNS, strict=True)]
             for name, host in sorted_hosts(report)]
@@ -266,6 +478,7 @@ def render_summary_table(report: dict[str, Any]) -> str:
     lines = [" | ".join(_pad(cell, width) for cell, width in zip(row, widths, strict=True)).rstrip()
              for row in [titles, *rows]]
     lines.insert(1, "-+-".join("-" * width for width in widths))
+    lines += _serious_findings(report)
     lines.append("")
     lines.append("Totals: " + totals_text(estate_counts(report)))
     return "\n".join(lines) + "\n"

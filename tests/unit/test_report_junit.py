@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
-from report_samples import HOSTILE_DETAIL, sample_report
+import pytest
+from report_samples import (
+    ECP_ATTACK_LINE,
+    HOSTILE_SHOWN,
+    PROXYLOGON_LINE,
+    sample_report,
+    without_hunt,
+)
 
 from exchange_remediation.report_junit import render_junit, xml_text
 
+# What XML 1.0 cannot carry, plus ESC and the RTL override that must not reach a CI log.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202e\ufffe\uffff]")
 
-def _parse() -> ET.Element:
-    return ET.fromstring(render_junit(sample_report()).encode("utf-8"))
+
+def _parse(report: dict | None = None) -> ET.Element:
+    return ET.fromstring(render_junit(report or sample_report()).encode("utf-8"))
 
 
 def _case(root: ET.Element, suite: str, name: str) -> ET.Element:
@@ -22,7 +33,7 @@ def _case(root: ET.Element, suite: str, name: str) -> ET.Element:
 def test_one_suite_per_host_named_after_inventory_host() -> None:
     root = _parse()
     assert root.tag == "testsuites"
-    assert [suite.get("name") for suite in root] == ["edge01", "ex13-broken", "ex16", "ex19"]
+    assert [suite.get("name") for suite in root] == ["ex13-broken", "ex16", "ex16-patched", "ex19"]
     names = [case.get("name") for case in root.find("./testsuite[@name='ex19']")]
     assert names[:3] == ["collect", "build-known", "supported"]
     assert names[-1] == "compromised"
@@ -32,8 +43,7 @@ def test_one_suite_per_host_named_after_inventory_host() -> None:
 def test_counts_match_content() -> None:
     root = _parse()
     for element in [root, *root]:
-        cases = element.iter("testcase")
-        cases = list(cases)
+        cases = list(element.iter("testcase"))
         assert int(element.get("tests")) == len(cases)
         assert int(element.get("failures")) == sum(1 for c in cases if c.find("failure") is not None)
         assert int(element.get("errors")) == sum(1 for c in cases if c.find("error") is not None)
@@ -54,18 +64,52 @@ def test_cve_outcomes() -> None:
     assert mitigated.findtext("system-out").startswith("mitigated, update Mar21SU still missing")
     unknown = _case(root, "ex16", "CVE-2021-34470").find("failure")
     assert unknown is not None and unknown.get("message").startswith("unknown")
-    assert _case(root, "edge01", "CVE-2021-1730").find("failure") is None
+    assert _case(root, "ex16-patched", "CVE-2022-41040").find("failure") is None
     assert _case(root, "ex16", "supported").find("failure").get("message").startswith("out of support")
 
 
-def test_compromised_check() -> None:
+def test_compromised_yes_fails_and_names_the_serious_findings() -> None:
+    failure = _case(_parse(), "ex16", "compromised").find("failure")
+    assert failure.get("message") == ("compromised: 3 critical, 1 high (PL-26855-HTTPPROXY, PL-26858-OABGEN, "
+                                      "PL-27065-ECPSERVER, PL-WEBSHELL-ACCESS)")
+    text = failure.text
+    assert text.startswith("- 3 critical and 1 high finding(s) that are not attempts\n")
+    assert "logs cover 26.7% of the exposure window (minimum 90%)" in text
+    # Every finding, worst first, with where, when, detail and its evidence indented.
+    assert text.index("[critical] PL-26855-HTTPPROXY (CVE-2021-26855) ProxyLogon SSRF") < text.index(
+        "[medium] PL-26855-BLOG")
+    assert ("    C:\\Program Files\\Microsoft\\Exchange Server\\V15\\Logging\\HttpProxy\\Ecp\\"
+            "HttpProxy_2021030306-1.LOG:8 at 2021-03-03T06:49:46.210Z") in text
+    assert "    detail: AnchorMailbox ServerInfo~a]@ex16.contoso.local:444/ecp/proxyLogon.ecp?# from" in text
+    assert f"    evidence:\n      {PROXYLOGON_LINE}\n" in text
+    # The web shell's markup in the ECP line is text once parsed, not elements.
+    assert f"      {ECP_ATTACK_LINE}\n" in text
+    assert "[high] PL-WEBSHELL-ACCESS (no CVE) Request to a planted page" in text
+
+
+def test_compromised_unknown_fails_with_its_first_reason() -> None:
     root = _parse()
-    compromised = _case(root, "ex16", "compromised").find("failure")
-    assert compromised.get("message") == "compromised: 4 indicator(s)"
-    assert "C:\\inetpub\\wwwroot\\aspnet_client\\system_web\\x.aspx" in compromised.text
-    assert "ServerInfo~a]@ex16.contoso.local:444/autodiscover/autodiscover.xml?#" in compromised.text
-    assert _case(root, "edge01", "compromised").find("failure").get("message").startswith("unknown")
-    assert _case(root, "ex19", "compromised").find("failure") is None
+    failure = _case(root, "ex16-patched", "compromised").find("failure")
+    assert failure.get("message") == ("unknown: Application: not fully read (a size cap was hit or a check "
+                                      "could not run)")
+    assert "- MSExchangeManagement: not in the evidence" in failure.text
+    assert "findings: 2 attempts" in failure.text
+    assert "logs cover 0% of the exposure window (minimum 90%)" in failure.text
+
+
+def test_compromised_no_passes_with_the_coverage() -> None:
+    case = _case(_parse(), "ex19", "compromised")
+    assert case.find("failure") is None and case.find("skipped") is None
+    assert case.findtext("system-out") == (
+        "- every required source was present and read in full, and no finding counts\n"
+        "findings: none\nlogs cover 100% of the exposure window (minimum 90%)")
+
+
+def test_attempts_are_marked() -> None:
+    text = _case(_parse(), "ex16-patched", "compromised").find("failure").text
+    assert "[high] PNS-IIS-AUTODISCOVER-POWERSHELL (attempt) (CVE-2022-41040, CVE-2022-41082)" in text
+    assert "[medium] PS-IIS-AUTODISCOVER (attempt)" in text
+    assert text.count("    Attempt: logged when the server was not open to this campaign") == 2
 
 
 def test_error_host_fails_and_is_never_clean() -> None:
@@ -75,16 +119,60 @@ def test_error_host_fails_and_is_never_clean() -> None:
     assert error.get("message").startswith("not assessed — not clean: server.json is not valid JSON")
     assert _case(root, "ex13-broken", "build-known").find("failure") is not None
     assert _case(root, "ex13-broken", "supported").find("skipped") is not None
-    assert _case(root, "ex13-broken", "compromised").find("failure") is not None
+    compromised = _case(root, "ex13-broken", "compromised").find("failure")
+    assert compromised.get("message").startswith("unknown: not assessed — not clean: server.json")
+    assert "- no evidence to hunt: server.json is not valid JSON" in compromised.text
     assert _case(root, "ex13-broken", "CVE-2021-26855").find("failure") is not None
 
 
 def test_hostile_text_survives_as_text() -> None:
     document = render_junit(sample_report())
-    assert "\x07" not in document
-    assert "<script>" not in document
-    text = _case(ET.fromstring(document.encode("utf-8")), "edge01", "compromised").find("failure").text
-    assert HOSTILE_DETAIL.replace("\x07", "") in text
+    assert not _FORBIDDEN.search(document)
+    assert "<script>" not in document and "<img" not in document
+    text = _case(ET.fromstring(document.encode("utf-8")), "ex16-patched", "compromised").find("failure").text
+    assert f"      {HOSTILE_SHOWN}\n" in text
+
+
+@pytest.mark.parametrize(("hostile", "shown"), [
+    ("<script>alert(1)</script>", "<script>alert(1)</script>"),
+    ('"><img src=x onerror=alert(2)>', '"><img src=x onerror=alert(2)>'),
+    ("\x1b[31mRED\x1b[0m", "[31mRED[0m"),
+    ("before\x00after", "beforeafter"),
+    ("x\u202excod.aspx", "x[U+202E]xcod.aspx"),
+    ("]]></failure><failure message='x'>", "]]></failure><failure message='x'>"),
+])
+def test_each_kind_of_hostile_evidence_is_inert(hostile: str, shown: str) -> None:
+    report = sample_report()
+    finding = report["hosts"]["ex16"]["indicators"][0]
+    finding["evidence"] = f"2021-03-03T06:49:46.210Z,{hostile},EX16\nsecond line\x0c{hostile}"
+    finding["source"] = f"C:\\inetpub\\wwwroot\\aspnet_client\\{hostile}"
+    finding["rule"] = f"PL-26855-HTTPPROXY{hostile}"
+    document = render_junit(report)
+    assert not _FORBIDDEN.search(document)
+    case = _case(ET.fromstring(document.encode("utf-8")), "ex16", "compromised")
+    assert len(case) == 1  # one failure element, nothing injected beside it
+    failure = case.find("failure")
+    assert f"      2021-03-03T06:49:46.210Z,{shown},EX16\n      second line{shown}\n" in failure.text
+    assert f"C:\\inetpub\\wwwroot\\aspnet_client\\{shown}:8" in failure.text
+    assert f"PL-26855-HTTPPROXY{shown}" in failure.get("message")
+
+
+def test_hosts_without_a_hunt_still_render() -> None:
+    root = _parse(without_hunt(sample_report()))
+    for suite in root:
+        failure = _case(root, suite.get("name"), "compromised").find("failure")
+        assert failure is not None and failure.get("message").startswith("unknown: ")
+    assert "- the hunt did not run for this host" in _case(root, "ex19", "compromised").find("failure").text
+    assert "logs cover" not in _case(root, "ex19", "compromised").find("failure").text
+
+
+def test_many_findings_are_listed_up_to_a_limit() -> None:
+    report = sample_report()
+    finding = report["hosts"]["ex16"]["indicators"][0]
+    report["hosts"]["ex16"]["indicators"] = [dict(finding, line=n) for n in range(1, 61)]
+    text = _case(_parse(report), "ex16", "compromised").find("failure").text
+    assert text.count("[critical] PL-26855-HTTPPROXY") == 50
+    assert text.endswith("… 10 more in report.json")
 
 
 def test_xml_text_strips_what_xml_cannot_carry() -> None:

@@ -9,7 +9,9 @@ from typing import Any
 
 import jsonschema
 import pytest
-from report_samples import sample_report
+from report_samples import sample_report, without_hunt
+
+from exchange_remediation.compromise_verdict import judge
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "report.schema.json"
 
@@ -21,7 +23,7 @@ def validator() -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(schema)
 
 
-def test_schema_declares_draft_2020_12() -> None:
+def test_schema_declares_draft_07() -> None:
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
     assert schema["required"] == ["schema", "generated_at", "hosts"]
@@ -49,11 +51,42 @@ def test_minimal_contract_report_is_valid(validator: jsonschema.Draft7Validator)
     assert validator.is_valid(report)
 
 
+def test_hunt_shapes_of_the_assessment_are_valid(validator: jsonschema.Draft7Validator) -> None:
+    # What compromise_verdict.judge writes for a host whose hunt did not run, and for one that ran.
+    exposure = sample_report()["hosts"]["ex16"]["hunt"]["exposure"]
+    finding = {key: value for key, value in sample_report()["hosts"]["ex16"]["indicators"][0].items()
+               if key != "attempt"}
+    sources = sample_report()["hosts"]["ex16"]["hunt"]["sources"]
+    for hunt in (None, {"status": "not_run", "error": "no evidence to hunt: no bundle"},
+                 {"status": "done", "rules": 41, "findings": [finding], "sources": sources, "excluded": {"X-Y": 2},
+                  "warnings": ["ECP: 1 file(s) could not be read"], "findings_total": 1}):
+        verdict, indicators, block = judge(hunt, exposure, 90.0, True, "2021-03-08T10:00:00Z")
+        report = sample_report()
+        report["hosts"]["ex16"].update(indicators=indicators, hunt=block)
+        report["hosts"]["ex16"]["verdict"]["compromised"] = verdict
+        assert [e.message for e in validator.iter_errors(report)] == []
+    # The shape the assessment writes before the hunt replaces it (server_assessment).
+    report = sample_report()
+    report["hosts"]["ex19"]["hunt"] = {"status": "not_run", "exposure": exposure}
+    report["hosts"]["ex19"]["verdict"]["compromised"] = "unknown"
+    assert validator.is_valid(report)
+
+
+def test_hosts_without_a_hunt_are_valid(validator: jsonschema.Draft7Validator) -> None:
+    assert validator.is_valid(without_hunt(sample_report()))
+    report = sample_report()
+    del report["hosts"]["ex19"]["hunt"]  # an older writer: "no" without a hunt block stays valid
+    assert validator.is_valid(report)
+
+
 def test_unknown_extension_keys_are_allowed(validator: jsonschema.Draft7Validator) -> None:
     report = sample_report()
     report["future_key"] = {"anything": [1, 2]}
     report["hosts"]["ex16"]["mitigations"] = [{"cve": "CVE-2021-26857", "verified": True}]
     report["hosts"]["ex16"]["exchange"]["su_known"] = True
+    report["hosts"]["ex16"]["indicators"][0]["fields"] = {"ClientIpAddress": "203.0.113.45"}
+    report["hosts"]["ex16"]["hunt"]["sources"]["HttpProxy"]["unreadable"] = 0
+    report["hosts"]["ex16"]["hunt"]["future"] = True
     assert validator.is_valid(report)
 
 
@@ -99,6 +132,29 @@ BAD_REPORTS = {
     "bad source": _set(("hosts", "ex16", "source"), "winrm"),
     "negative summary count": _set(("summary", "hosts"), -1),
     "check_mode as text": _set(("run", "check_mode"), "yes"),
+    "attempt as text": _set(("hosts", "ex16-patched", "indicators", 0, "attempt"), "yes"),
+    "bad cve in cves": _set(("hosts", "ex16", "indicators", 0, "cves"), ["26855"]),
+    "evidence not text": _set(("hosts", "ex16", "indicators", 0, "evidence"), ["line"]),
+    "title not text": _set(("hosts", "ex16", "indicators", 0, "title"), None),
+    "bad hunt status": _set(("hosts", "ex16", "hunt", "status"), "finished"),
+    "hunt without status": _delete(("hosts", "ex16", "hunt", "status")),
+    "hunt not run but clean": _set(("hosts", "ex19", "hunt", "status"), "not_run"),
+    "hunt failed but clean": _set(("hosts", "ex19", "hunt", "status"), "error"),
+    "coverage over 100": _set(("hosts", "ex16", "hunt", "coverage_percent"), 126.7),
+    "coverage as text": _set(("hosts", "ex16", "hunt", "coverage_percent"), "26.7%"),
+    "min coverage null": _set(("hosts", "ex16", "hunt", "min_coverage_percent"), None),
+    "source without present": _delete(("hosts", "ex16", "hunt", "sources", "HttpProxy", "present")),
+    "source lines negative": _set(("hosts", "ex16", "hunt", "sources", "HttpProxy", "lines"), -1),
+    "source capped as text": _set(("hosts", "ex16", "hunt", "sources", "HttpProxy", "capped"), "no"),
+    "source warning not text": _set(("hosts", "ex16", "hunt", "sources", "HttpProxy", "warnings"), [{"x": 1}]),
+    "window without attack": _delete(("hosts", "ex16", "hunt", "exposure", 0, "attack")),
+    "window bad start": _set(("hosts", "ex16", "hunt", "exposure", 0, "start"), "06/01/2021"),
+    "window exposed as text": _set(("hosts", "ex16", "hunt", "exposure", 0, "exposed"), "yes"),
+    "reasons not a list": _set(("hosts", "ex16-patched", "hunt", "reasons"), "capped"),
+    "excluded count as text": _set(("hosts", "ex16", "hunt", "excluded", "PL-26855-HTTPPROXY"), "3"),
+    "findings_total negative": _set(("hosts", "ex16", "hunt", "findings_total"), -5),
+    "summary compromised_no negative": _set(("summary", "compromised_no"), -1),
+    "summary indicators_critical as text": _set(("summary", "indicators_critical"), "3"),
 }
 
 

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from report_samples import sample_report
+import re
 
+import pytest
+from report_samples import HOSTILE_EVIDENCE, sample_report, without_hunt
+
+from exchange_remediation.estate_report import summarise, summarise_report
 from exchange_remediation.report_table import (
+    EVIDENCE_LIMIT,
+    clean_block,
     clean_text,
+    compromise_reasons,
     display_width,
     estate_counts,
+    evidence_text,
+    findings_text,
+    hunt_status,
+    indicators_of,
     render_summary_table,
     truncate,
 )
+
+# ESC, NUL, BEL and every other C0/C1 control: none may reach a terminal.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _column_starts(separator: str) -> list[int]:
@@ -48,43 +62,82 @@ def _assert_aligned(lines: list[str]) -> None:
         assert all(cell.endswith(" | ") for cell in cells[:-1]), cells
 
 
+def _table(output: str) -> list[str]:
+    lines = output.splitlines()
+    return lines[: lines.index("")]
+
+
 def test_table_is_aligned_and_sorted() -> None:
     output = render_summary_table(sample_report())
-    lines = output.splitlines()
-    assert lines[0].startswith("host ")
-    assert lines[0].split(" | ")[:3] == ["host       ", "status", "product             "]
-    table = lines[: lines.index("")]
+    table = _table(output)
+    assert table[0].split(" | ")[:3] == ["host        ", "status", "product             "]
     _assert_aligned(table)
-    assert [line.split(" | ")[0].strip() for line in table[2:]] == ["edge01", "ex13-broken", "ex16", "ex19"]
+    assert [line.split(" | ")[0].strip() for line in table[2:]] == ["ex13-broken", "ex16", "ex16-patched", "ex19"]
 
 
 def test_row_content() -> None:
-    lines = render_summary_table(sample_report()).splitlines()
-    ex16 = [cell.strip() for cell in lines[4].split(" | ")]
-    assert ex16[:9] == ["ex16", "ok", "Exchange Server 2016", "CU19", "none", "15.1.2176.2", "no",
-                        "9 (+1 unknown)", "yes"]
-    broken = [cell.strip() for cell in lines[3].split(" | ")]
-    assert broken[1] == "error" and broken[8] == "unknown"
-    assert broken[9].startswith("not assessed — not clean: server.json is not valid JSON")
+    table = _table(render_summary_table(sample_report()))
+    ex16 = [cell.strip() for cell in table[3].split(" | ")]
+    assert ex16[:10] == ["ex16", "ok", "Exchange Server 2016", "CU19", "none", "15.1.2176.2", "no",
+                         "9 (+1 unknown)", "yes", "3 crit 1 high 1 med"]
+    broken = [cell.strip() for cell in table[2].split(" | ")]
+    assert broken[1] == "error" and broken[8] == "unknown" and broken[9] == "not hunted"
+    assert broken[10].startswith("not assessed — not clean: server.json is not va")
+    patched = [cell.strip() for cell in table[4].split(" | ")]
+    assert patched[8:10] == ["unknown", "2 attempts"]
+    clean = [cell.strip() for cell in table[5].split(" | ")]
+    assert clean[8:10] == ["no", "none"]
 
 
 def test_long_cells_are_truncated() -> None:
+    table = _table(render_summary_table(sample_report()))
+    next_steps = [line.split(" | ")[-1] for line in table[2:]]
+    assert all(display_width(cell) <= 48 for cell in next_steps)
+    assert next_steps[1].endswith("…")  # ex16's plan is longer than the column
+    assert next_steps[1].startswith("Isolate and investigate")
+
+
+def test_serious_findings_are_listed_under_the_table() -> None:
     lines = render_summary_table(sample_report()).splitlines()
-    next_steps = [line.split(" | ")[-1] for line in lines[2:6]]
-    assert all(display_width(cell) <= 60 for cell in next_steps)
-    assert next_steps[2].endswith("…")  # ex16's plan is longer than the column
-    assert next_steps[2].startswith("Isolate and investigate")
+    start = lines.index("Critical and high findings (attempts left out; evidence in report.html):")
+    block = lines[start + 1: lines.index("", start)]
+    assert block[0] == "ex16 (compromised: yes)"
+    assert block[1].startswith("  critical PL-26855-HTTPPROXY 2021-03-03T06:49:46.210Z — AnchorMailbox ServerInfo~a]@")
+    assert block[2] == ("    at C:\\Program Files\\Microsoft\\Exchange Server\\V15\\Logging\\HttpProxy\\Ecp\\"
+                        "HttpProxy_2021030306-1.LOG:8")
+    assert block[-1] == "  … 1 more critical/high finding(s) in the reports"
+    # ex16-patched's findings are attempts: they do not belong in this list.
+    assert not any("ex16-patched" in line or "PNS-IIS" in line for line in block)
 
 
 def test_totals_line() -> None:
     lines = render_summary_table(sample_report()).splitlines()
-    assert lines[-1] == ("Totals: 4 hosts: 3 ok, 1 error; 1 vulnerable; compromised: 1 yes, 2 unknown; "
-                         "1 out of support")
+    assert lines[-1] == ("Totals: 4 hosts: 3 ok, 1 error; 1 vulnerable; compromised: 1 yes, 1 no, 2 unknown; "
+                         "findings: 3 critical, 1 high, 1 medium, 0 low, 2 attempt(s); 1 out of support")
 
 
 def test_estate_counts_match_report_summary() -> None:
     report = sample_report()
     assert estate_counts(report) == report["summary"]
+    assert summarise_report(report["hosts"]) == report["summary"]
+    # The assessment's own keys keep their meaning; the hunt's are added beside them.
+    assert summarise(report["hosts"]).items() <= report["summary"].items()
+
+
+def test_hostile_evidence_never_reaches_the_terminal() -> None:
+    report = sample_report()
+    finding = report["hosts"]["ex16"]["indicators"][0]
+    # Everything of a finding that comes from the server: the detail, the path, even the rule id.
+    finding["detail"] = HOSTILE_EVIDENCE[HOSTILE_EVIDENCE.index("Mozilla"):]
+    finding["source"] = "C:\\inetpub\\wwwroot\\aspnet_client\\x\u202excod.aspx\x1b]0;pwned\x07"
+    finding["rule"] = "PL-26855-HTTPPROXY\x1b[2J"
+    output = render_summary_table(report)
+    assert not _CONTROL.search(output)
+    assert "\u202e" not in output
+    assert "x[U+202E]xcod.aspx]0;pwned" in output
+    # Plain text in a terminal: markup is shown as written, the colour code without its ESC.
+    assert 'Mozilla/5.0+<script>alert(1)</script>"><img+src=x+onerror=alert(2)>[31mRED[0mNUL+x[U+202E]' in output
+    _assert_aligned(_table(output))
 
 
 def test_control_characters_removed_and_wide_names_aligned() -> None:
@@ -93,10 +146,61 @@ def test_control_characters_removed_and_wide_names_aligned() -> None:
     report["hosts"]["ex16"]["exchange"]["cu"] = "CU19\r\nFAKE | ROW"
     output = render_summary_table(report)
     assert "\x1b" not in output and "\x07" not in output and "\r" not in output
-    lines = output.splitlines()
-    assert len(lines) == 2 + 4 + 2  # header, separator, 4 rows, blank, totals
-    _assert_aligned(lines[:6])
-    assert lines[-3].startswith("東京-ex01[31m ")
+    table = _table(output)
+    assert len(table) == 2 + 4  # header, separator, 4 rows
+    _assert_aligned(table)
+    assert table[-1].startswith("東京-ex01[31m ")
+
+
+def test_reports_without_a_hunt_still_tabulate() -> None:
+    output = render_summary_table(without_hunt(sample_report()))
+    table = _table(output)
+    _assert_aligned(table)
+    assert all(line.split(" | ")[9].strip() == "not hunted" for line in table[2:])
+    assert "Critical and high findings" not in output
+    assert output.splitlines()[-1].startswith("Totals: 4 hosts: 3 ok, 1 error; 1 vulnerable; compromised: 0 yes, 0 no")
+
+
+@pytest.mark.parametrize(("hunt", "indicators", "expected"), [
+    (None, [], "not hunted"),
+    ({"status": "not_run", "error": "no evidence"}, [], "not hunted"),
+    ({"status": "error", "error": "boom"}, [], "hunt failed"),
+    ({"status": "surprise"}, [], "hunt failed"),
+    ({"status": "done"}, [], "none"),
+    ({"status": "done"}, [{"severity": "low"}, {"severity": "low", "attempt": True}], "1 low; 1 attempt"),
+    (None, [{"severity": "critical"}, {"severity": "bogus"}, None], "1 critical, 2 unknown"),
+])
+def test_findings_text(hunt: dict | None, indicators: list, expected: str) -> None:
+    host: dict = {"status": "ok", "indicators": indicators}
+    if hunt is not None:
+        host["hunt"] = hunt
+    assert findings_text(host) == expected
+
+
+def test_hunt_status_and_reasons() -> None:
+    hosts = sample_report()["hosts"]
+    assert [hunt_status(hosts[name]) for name in ("ex13-broken", "ex16", "ex19")] == ["not_run", "done", "done"]
+    assert hunt_status({"hunt": None}) == "absent"
+    assert compromise_reasons(hosts["ex16"]) == ["3 critical and 1 high finding(s) that are not attempts"]
+    assert compromise_reasons(hosts["ex19"]) == [
+        "every required source was present and read in full, and no finding counts"]
+    broken = compromise_reasons(hosts["ex13-broken"])
+    assert broken[0].startswith("not assessed — not clean: server.json is not valid JSON")
+    assert broken[1].startswith("no evidence to hunt: server.json")
+    assert compromise_reasons({"status": "ok", "verdict": {"compromised": "unknown"}}) == [
+        "the hunt did not run for this host"]
+    assert compromise_reasons({"status": "ok", "verdict": {"compromised": "unknown"},
+                               "hunt": {"status": "error", "error": "bad\x1b[1m"}}) == ["the hunt failed: bad[1m"]
+
+
+def test_attempts_sort_after_real_findings() -> None:
+    host = {"indicators": [
+        {"rule": "A", "severity": "critical", "attempt": True},
+        {"rule": "B", "severity": "low"},
+        {"rule": "C", "severity": "high", "time": "2021-03-03T06:00:00Z"},
+        {"rule": "D", "severity": "high", "time": "2021-03-02T06:00:00Z"},
+    ]}
+    assert [i["rule"] for i in indicators_of(host)] == ["D", "C", "B", "A"]
 
 
 def test_clean_text_and_truncate() -> None:
@@ -107,3 +211,18 @@ def test_clean_text_and_truncate() -> None:
     assert truncate("abcd", 4) == "abcd"
     assert truncate("東京東京", 5) == "東京…"
     assert display_width("東京a") == 5
+
+
+def test_clean_block_keeps_lines_and_drops_controls() -> None:
+    assert clean_block("a\r\nb\rc\nd\te") == "a\nb\nc\nd\te"
+    assert clean_block("\x1b[31mred\x1b[0m\x00\x07") == "[31mred[0m"
+    assert clean_block("x\u202excod.aspx\u2028next") == "x[U+202E]xcod.aspx\nnext"
+    assert clean_block("\ud800") == "\ufffd"
+    assert clean_block(None) == "" and clean_block("plain") == "plain"
+
+
+def test_evidence_is_cut_at_the_limit() -> None:
+    text = evidence_text({"evidence": "A" * (EVIDENCE_LIMIT + 500)})
+    assert text.startswith("A" * EVIDENCE_LIMIT + "\n")
+    assert text.endswith("… cut: 500 more characters in report.json")
+    assert evidence_text({"evidence": None}) == "" and evidence_text({}) == ""
