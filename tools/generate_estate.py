@@ -14,13 +14,15 @@ and its log files must follow the documented layouts exactly (header blocks, fie
 CRLF). All randomness comes from ``random.Random`` seeded with strings, which Python hashes with
 SHA-512, so the output does not depend on PYTHONHASHSEED, the platform or the run.
 
-Standard library only, so the tool runs before the virtualenv exists.
+Standard library only, so the tool runs before the virtualenv exists (``tools/evtx_writer.py``,
+which writes the one exported .evtx log of the demo, is standard library only too).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import json
 import random
@@ -30,6 +32,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from evtx_writer import EvtxEvent, encode_evtx
 
 REPO = Path(__file__).resolve().parent.parent
 # The catalog copy that the rest of the project reads; build numbers never live in this code.
@@ -572,17 +576,19 @@ class ServerSpec:
     collected_at: datetime = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
     ip: str = "10.0.10.20"
     install_path: str = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\"
+    installed_on: date | None = None  # creation day of the install folder (server.json exchange.installed_on)
     window_days: int = 30  # how far back the collected logs reach (default retention ~30 days)
     daily_requests: int = 26  # front-end requests on an ordinary weekday (a sample, see SAMPLED_HOURS)
     dense_days: tuple[date, ...] = ()  # days with a full working day of traffic
     dense_requests: int = 750
     update_history: int = 2  # earlier SU/HU packages of the same CU still registered
-    scenario: str = ""  # "proxylogon" for the compromised demo server; "synthetic-proxylogon" for bench
+    scenario: str = ""  # "proxylogon" (compromised demo server), "attempts" (patched, attacked), "synthetic-proxylogon"
     damaged: bool = False  # server.json truncated mid-object
     bom: bool = True  # Exchange CSV logs with a UTF-8 BOM (both occur in the field)
     iis_restart: date | None = None  # a day whose IIS log has a second directive block (iisreset)
     peers: list[str] = field(default_factory=list)  # DAG member names, including this one
     users: int = 40  # mailboxes homed on this server / DAG
+    management_evtx: bool = False  # MSExchange Management exported as .evtx instead of the collector's .jsonl
 
 
 @dataclass
@@ -1738,15 +1744,46 @@ class Event:
         return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
-def channel_file(channel: str) -> str:
+def channel_file(channel: str, extension: str = ".jsonl") -> str:
     # DESIGN.md: '/' in a channel name becomes '%4' (what wevtutil does for exported file names).
-    return "eventlogs/" + channel.replace("/", "%4") + ".jsonl"
+    return "eventlogs/" + channel.replace("/", "%4") + extension
 
 
 def write_events(bundle: Bundle, channel: str, events: list[Event]) -> None:
     if events:
         events = sorted(events, key=lambda e: (e.time, e.id))
         bundle.add_lines(channel_file(channel), [e.json() for e in events], crlf=False)
+
+
+EVTX_LEVELS = {"Critical": 1, "Error": 2, "Warning": 3, "Information": 4}
+# EventID Qualifiers of classic (EventLog API) sources: severity bits 0x4000 informational, 0xC000 error,
+# 0x8000 warning, plus the Exchange facility 4 (Exchange events show Qualifiers="16388" / "49156").
+EVTX_QUALIFIERS = {"Error": 0xC004, "Warning": 0x8004, "Information": 0x4004}
+
+
+def write_events_evtx(bundle: Bundle, channel: str, events: list[Event], computer: str) -> None:
+    """The channel as a responder exports it from Event Viewer (wevtutil epl): a real .evtx file.
+
+    An .evtx holds no rendered message (Windows formats it when the log is read), so only the
+    Properties survive, as the <Data> values; the hunter rebuilds the message (event_log.py).
+    """
+    if events:
+        events = sorted(events, key=lambda e: (e.time, e.id))
+        records = [
+            EvtxEvent(
+                time=e.time,
+                event_id=e.id,
+                provider=e.provider,
+                channel=channel,
+                computer=computer,
+                level=EVTX_LEVELS[e.level],
+                data=tuple(e.properties),
+                qualifiers=EVTX_QUALIFIERS[e.level],
+            )
+            for e in events
+        ]
+        # A log that Windows has kept for years does not start at record 1.
+        bundle.add_bytes(channel_file(channel, ".evtx"), encode_evtx(records, first_record_id=48213))
 
 
 def random_times(ctx: Context, per_day: float, rng: random.Random) -> list[datetime]:
@@ -2050,6 +2087,7 @@ def server_json(ctx: Context, catalog: Catalog) -> dict[str, object]:
         "collected_at": iso_s(spec.collected_at),
         "exchange": {
             "install_path": spec.install_path,
+            **({"installed_on": spec.installed_on.isoformat()} if spec.installed_on else {}),
             "exsetup_version": version,
             "roles": spec.roles,
             "dag": spec.dag,
@@ -2104,6 +2142,7 @@ class Scenario:
     application: list[Event] = field(default_factory=list)
     management: list[Event] = field(default_factory=list)
     files: list[tuple[str, list[str]]] = field(default_factory=list)
+    file_times: dict[str, datetime] = field(default_factory=dict)  # Windows path -> last write (listing)
     hours: list[datetime] = field(default_factory=list)
 
 
@@ -2492,44 +2531,8 @@ def proxylogon(ctx: Context) -> Scenario:
             ],
         )
     )
-    # Legitimate pages of owa\auth and ecp\auth, copied by the triage because scanners look there.
-    for page, inherits in [
-        ("errorFE.aspx", "ErrorFE"),
-        ("ExpiredPassword.aspx", "ExpiredPassword"),
-        ("frowny.aspx", "Frowny"),
-        ("logoff.aspx", "Logoff"),
-        ("logon.aspx", "Logon"),
-        ("OutlookCN.aspx", "OutlookCN"),
-        ("RedirSuiteServiceProxy.aspx", "RedirSuiteServiceProxy"),
-        ("signout.aspx", "Signout"),
-    ]:
-        sc.files.append(
-            (
-                ctx.ex(f"FrontEnd\\HttpProxy\\owa\\auth\\{page}"),
-                [
-                    '<%@ Page language="c#" AutoEventWireup="false" '
-                    f'Inherits="Microsoft.Exchange.HttpProxy.{inherits}" %>',
-                    '<%@ Import Namespace="Microsoft.Exchange.HttpProxy" %>',
-                    "<!DOCTYPE html>",
-                    "<html>",
-                    '<head><meta http-equiv="X-UA-Compatible" content="IE=10" />'
-                    "<title>Outlook</title></head>",
-                    "<body><% RenderPage(); %></body>",
-                    "</html>",
-                ],
-            )
-        )
-    sc.files.append(
-        (
-            ctx.ex("FrontEnd\\HttpProxy\\ecp\\auth\\TimeoutLogoff.aspx"),
-            [
-                '<%@ Page Language="C#" AutoEventWireup="true" '
-                'Inherits="Microsoft.Exchange.HttpProxy.TimeoutLogoff" %>',
-                "<!DOCTYPE html>",
-                "<html><head><title>Exchange admin center</title></head><body></body></html>",
-            ],
-        )
-    )
+    # The reset wrote the dump when it recreated the virtual directory (WhenChanged above).
+    sc.file_times[shell_path] = at("2021-03-03T06:50:08.396")
     return sc
 
 
@@ -2566,6 +2569,276 @@ def synthetic_attack(ctx: Context) -> Scenario:
     )
     sc.hours = [base.replace(minute=0, second=0, microsecond=0)]
     return sc
+
+
+# ---------------------------------------------------------------------------------------------
+# Exploitation attempts against a patched server (ex16-patched)
+# ---------------------------------------------------------------------------------------------
+
+# TEST-NET-1 (RFC 5737): kept apart from the benign external clients (198.51.100.0/24, 203.0.113.0/24).
+PROXYSHELL_ACTOR = "192.0.2.45"
+PROXYNOTSHELL_ACTOR = "192.0.2.91"
+SCANNER = "192.0.2.200"
+
+
+def attempt(rng: random.Random, t: str, method: str, query: str, ua: str, ip: str, status: int, taken: int) -> Request:
+    """An autodiscover.json path-confusion request that the patched front end refused (400/401).
+
+    IIS rows are shaped like log-formats.md §7 (stem ``/autodiscover/autodiscover.json``, the
+    ``@…`` part in ``cs-uri-query``, Exchange's correlation items appended); the HttpProxy
+    Autodiscover row carries the same query in ``UrlQuery`` and, as for every refused request, no
+    back-end values.
+    """
+    req = Request(
+        time=at(t),
+        protocol="Autodiscover",
+        method=method,
+        stem="/autodiscover/autodiscover.json",
+        query=query,
+        ua=ua,
+        client_ip=ip,
+        status=status,
+        taken=taken,
+        request_id=new_guid(rng),
+    )
+    req.iis_query = f"{query}&CorrelationID=<empty>;&cafeReqId={req.request_id};"
+    begin = req.time - timedelta(milliseconds=taken)
+    # Refused in the front end: nothing was proxied, so every back-end column stays empty.
+    req.hp_fields = {
+        name: ""
+        for name in (
+            "BackEndStatus",
+            "ProxyAction",
+            "TargetServer",
+            "TargetServerVersion",
+            "RoutingType",
+            "RoutingHint",
+            "BackEndCookie",
+            "RequestBytes",
+            "ResponseBytes",
+            "TargetOutstandingRequests",
+            "CoreLatency",
+            "HttpProxyOverhead",
+            "TotalRequestTime",
+            "RoutingStatus",
+        )
+    }
+    req.hp_fields["GenericInfo"] = (
+        f"BeginRequest={iso_ms(begin)};CorrelationID=<empty>;ProxyState-Run=None;EndRequest={iso_ms(req.time)};"
+    )
+    return req
+
+
+def exploit_attempts(ctx: Context) -> Scenario:
+    """November 2026: ProxyShell recon, a ProxyNotShell try and a scanner probe, all refused."""
+    rng = random.Random(f"{ctx.spec.name}:attempts")
+    sc = Scenario()
+    evil = "Email=autodiscover/autodiscover.json%3F@evil.example"
+    sc.requests += [
+        # ProxyShell: recon of the address book, then the backend PowerShell step (log-formats.md §7).
+        attempt(
+            rng,
+            "2026-11-12T03:17:41.208",
+            "POST",
+            f"@evil.example/mapi/nspi/?&{evil}",
+            "python-requests/2.26.0",
+            PROXYSHELL_ACTOR,
+            400,
+            64,
+        ),
+        attempt(
+            rng,
+            "2026-11-12T03:17:44.871",
+            "POST",
+            f"@evil.example/powershell/?X-Rps-CAT=VgEAVAdXaW5kb3dzQwBBBUJhc2lj&{evil}",
+            "python-requests/2.26.0",
+            PROXYSHELL_ACTOR,
+            401,
+            12,
+        ),
+        # ProxyNotShell with "@" and "Powershell" percent-encoded (the bypass of the first mitigation).
+        attempt(
+            rng,
+            "2026-11-18T22:41:09.530",
+            "GET",
+            "%40evil.example/%50owershell/&Email=autodiscover/autodiscover.json%3F%40evil.example",
+            "python-requests/2.28.1",
+            PROXYNOTSHELL_ACTOR,
+            401,
+            9,
+        ),
+    ]
+    # An internet scanner's ProxyShell check (the nmap/Nessus probe); the front end adds ClientId.
+    scan = attempt(
+        rng,
+        "2026-11-20T05:02:33.117",
+        "GET",
+        "@test.com/owa/?&Email=autodiscover/autodiscover.json%3F@test.com",
+        "Mozilla/5.0 zgrab/0.x",
+        SCANNER,
+        400,
+        7,
+    )
+    client_id = hex_id(rng, 32, upper=True)
+    scan.iis_query = f"{scan.query}&ClientId={client_id}&CorrelationID=<empty>;&cafeReqId={scan.request_id};"
+    sc.requests.append(scan)
+    sc.hours = sorted({r.time.replace(minute=0, second=0, microsecond=0) for r in sc.requests})
+    return sc
+
+
+# ---------------------------------------------------------------------------------------------
+# Web folders as an incident responder copies them (hunt stream WebFolders, listing.jsonl)
+# ---------------------------------------------------------------------------------------------
+
+OWA_AUTH_PAGES = [
+    ("errorFE.aspx", "ErrorFE"),
+    ("ExpiredPassword.aspx", "ExpiredPassword"),
+    ("frowny.aspx", "Frowny"),
+    ("logoff.aspx", "Logoff"),
+    ("logon.aspx", "Logon"),
+    ("OutlookCN.aspx", "OutlookCN"),
+    ("RedirSuiteServiceProxy.aspx", "RedirSuiteServiceProxy"),
+    ("signout.aspx", "Signout"),
+]
+GET_ID_TOKEN = [
+    "<!DOCTYPE html>",
+    "<html>",
+    "<head>",
+    '<meta http-equiv="X-UA-Compatible" content="IE=edge" />',
+    "<title></title>",
+    '<script type="text/javascript">',
+    "    window.onload = function () {",
+    "        if (window.opener) { window.opener.postMessage(window.location.hash, window.location.origin); }",
+    "        window.close();",
+    "    };",
+    "</script>",
+    "</head>",
+    "<body></body>",
+    "</html>",
+]
+FLOGON_JS = [
+    "/* Copyright (c) Microsoft Corporation. All rights reserved. */",
+    'function gbid(s){return document.getElementById(s);}',
+    'function setCookie(n,v){document.cookie=n+"="+v+"; path=/; secure";}',
+    'function clkLgn(){var o=gbid("passwordText");if(o&&o.value===""){return false;}'
+    'setCookie("PrivateComputer","true");document.forms[0].submit();return true;}',
+    'function showPasswordClick(){var o=gbid("password");if(o){o.focus();}}',
+]
+LOGON_CSS = [
+    'body{margin:0;padding:0;font-family:"Segoe UI","Segoe UI Web (West European)",Tahoma,Arial,sans-serif;}',
+    ".signInBg{background-color:#0072c6;}",
+    ".signInInputText{width:100%;height:28px;border:1px solid #c8c8c8;}",
+    ".signinbutton{cursor:pointer;color:#fff;background-color:#0072c6;}",
+]
+ASPNET_CLIENT = "C:\\inetpub\\wwwroot\\aspnet_client"
+
+
+@dataclass
+class WebFolders:
+    roots: list[str]  # the folders the responder copied (the hunter's WebFolders stream)
+    files: list[tuple[str, list[str], datetime]]  # (Windows path, lines, last write)
+    dirs: dict[str, datetime]  # Windows path -> last write, every folder including the empty ones
+
+
+def owa_page(inherits: str) -> list[str]:
+    return [
+        '<%@ Page language="c#" AutoEventWireup="false" '
+        f'Inherits="Microsoft.Exchange.HttpProxy.{inherits}" %>',
+        '<%@ Import Namespace="Microsoft.Exchange.HttpProxy" %>',
+        "<!DOCTYPE html>",
+        "<html>",
+        '<head><meta http-equiv="X-UA-Compatible" content="IE=10" /><title>Outlook</title></head>',
+        "<body><% RenderPage(); %></body>",
+        "</html>",
+    ]
+
+
+def build_laid_down(ctx: Context, catalog: Catalog) -> date:
+    """Day the current build's web files were written: the last update package's install day, or
+    (no SU on the CU) about three weeks after the CU shipped."""
+    updates = installed_updates(ctx, catalog)
+    if updates:
+        return date.fromisoformat(updates[-1]["installed"])
+    if ctx.spec.build_override:
+        return ctx.spec.collected_at.date() - timedelta(days=60)
+    return date.fromisoformat(catalog.row(ctx.spec.product, ctx.spec.cu).cu_release_date) + timedelta(days=23)
+
+
+def web_folders(ctx: Context, catalog: Catalog) -> WebFolders:
+    """owa\\auth, ecp\\auth, OAB and aspnet_client of an Exchange 2013+ Mailbox server."""
+    spec = ctx.spec
+    rng = random.Random(f"{spec.name}:web")
+    proxy = ctx.ex("FrontEnd\\HttpProxy")
+    installed = spec.installed_on or spec.collected_at.date() - timedelta(days=365)
+    setup = datetime(installed.year, installed.month, installed.day, 11, tzinfo=UTC) + timedelta(
+        seconds=rng.randint(0, 3599)
+    )
+    laid = build_laid_down(ctx, catalog)
+    update = datetime(laid.year, laid.month, laid.day, 19, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 3599))
+    # IIS and ASP.NET were set up before Exchange (a prerequisite), on the same day.
+    iis_setup = setup - timedelta(hours=2, minutes=rng.randint(0, 30))
+    build = build_plain(ctx.build)
+    auth = f"{proxy}\\owa\\auth"
+    files: list[tuple[str, list[str], datetime]] = []
+    for page, inherits in OWA_AUTH_PAGES:
+        files.append((f"{auth}\\{page}", owa_page(inherits), update))
+    files.append((f"{auth}\\GetIdToken.htm", GET_ID_TOKEN, update))
+    files.append((f"{auth}\\{build}\\scripts\\premium\\flogon.js", FLOGON_JS, update))
+    files.append((f"{auth}\\{build}\\themes\\resources\\logon.css", LOGON_CSS, update))
+    files.append(
+        (
+            f"{proxy}\\ecp\\auth\\TimeoutLogoff.aspx",
+            [
+                '<%@ Page Language="C#" AutoEventWireup="true" '
+                'Inherits="Microsoft.Exchange.HttpProxy.TimeoutLogoff" %>',
+                "<!DOCTYPE html>",
+                "<html><head><title>Exchange admin center</title></head><body></body></html>",
+            ],
+            update,
+        )
+    )
+    dirs = {
+        auth: update,
+        f"{auth}\\{build}": update,
+        f"{auth}\\{build}\\scripts": update,
+        f"{auth}\\{build}\\scripts\\premium": update,
+        f"{auth}\\{build}\\themes": update,
+        f"{auth}\\{build}\\themes\\resources": update,
+        f"{proxy}\\ecp\\auth": update,
+        f"{proxy}\\OAB": setup,
+        ASPNET_CLIENT: iis_setup,
+        f"{ASPNET_CLIENT}\\system_web": iis_setup,
+        f"{ASPNET_CLIENT}\\system_web\\4_0_30319": iis_setup,
+    }
+    roots = [ASPNET_CLIENT, auth, f"{proxy}\\ecp\\auth", f"{proxy}\\OAB"]
+    return WebFolders(roots=roots, files=files, dirs=dirs)
+
+
+def under(path: str, root: str) -> bool:
+    return path.lower() == root.lower() or path.lower().startswith(root.lower() + "\\")
+
+
+def listing_jsonl(bundle: Bundle, web: WebFolders, files: dict[str, datetime]) -> bytes:
+    """What the responder saw in the web folders (the live collector's listing.jsonl, plus "type"): every folder,
+    also the empty ones git cannot hold, and every file with size and SHA-256 of its copy."""
+    entries: list[dict[str, object]] = []
+    for path, modified in web.dirs.items():
+        entries.append({"path": path, "type": "dir", "modified": iso_s(modified)})
+    for path, modified in files.items():
+        data = bundle.files[windows_to_bundle(path)]
+        entries.append(
+            {
+                "path": path,
+                "type": "file",
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "modified": iso_s(modified),
+                "copied": True,
+                "truncated": False,
+            }
+        )
+    entries.sort(key=lambda e: (str(e["path"]).lower(), str(e["path"])))
+    return "".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in entries).encode("utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2609,6 +2882,8 @@ def build_bundle(
     scenario = Scenario()
     if spec.scenario == "proxylogon":
         scenario = proxylogon(ctx)
+    elif spec.scenario == "attempts":
+        scenario = exploit_attempts(ctx)
     elif spec.scenario == "synthetic-proxylogon":
         scenario = synthetic_attack(ctx)
 
@@ -2624,11 +2899,29 @@ def build_bundle(
                 write_oabgen(ctx, bundle, scenario.oab_entries)
     if full_logs:
         write_events(bundle, "Application", application_events(ctx) + scenario.application)
-        write_events(bundle, "MSExchange Management", management_events(ctx) + scenario.management)
+        management = management_events(ctx) + scenario.management
+        if spec.management_evtx:
+            write_events_evtx(bundle, "MSExchange Management", management, ctx.fqdn)
+        else:
+            write_events(bundle, "MSExchange Management", management)
         if spec.ep_product == "Microsoft Defender Antivirus":
             write_events(bundle, "Microsoft-Windows-Windows Defender/Operational", defender_events(ctx))
     for path, lines in scenario.files:
         bundle.add_windows_file(path, lines)
+    # The benchmark estates stay small: only the demo's Mailbox servers carry copied web folders.
+    if full_logs and ctx.v15 and spec.has_iis and "EdgeTransport" not in spec.roles:
+        web = web_folders(ctx, catalog)
+        listed: dict[str, datetime] = {}
+        for path, lines, modified in web.files:
+            bundle.add_windows_file(path, lines)
+            listed[path] = modified
+        for path, _ in scenario.files:
+            if any(under(path, root) for root in web.roots):
+                written = scenario.file_times[path]  # a page planted in a web folder says when it was written
+                listed[path] = written
+                folder = path.rsplit("\\", 1)[0]
+                web.dirs[folder] = max(web.dirs.get(folder, written), written)
+        bundle.add_bytes("listing.jsonl", listing_jsonl(bundle, web, listed))
     if spec.rewrite_rules:
         bundle.add_windows_file("C:\\inetpub\\wwwroot\\web.config", EOMT_WEB_CONFIG, bom=True)
     return bundle
@@ -2677,6 +2970,7 @@ def demo_specs() -> list[ServerSpec]:
             dense_days=now,
             peers=dag,
             update_history=1,
+            installed_on=date(2022, 3, 15),
         ),
         ServerSpec(
             "ex19-dag2",
@@ -2695,6 +2989,7 @@ def demo_specs() -> list[ServerSpec]:
             update_history=3,
             iis_restart=date(2026, 11, 17),
             bom=False,
+            installed_on=date(2022, 3, 16),
         ),
         ServerSpec(
             "ex19-dag3",
@@ -2712,6 +3007,7 @@ def demo_specs() -> list[ServerSpec]:
             peers=dag,
             update_history=2,
             install_path="D:\\Exchange Server\\V15\\",
+            installed_on=date(2022, 3, 22),
         ),
         ServerSpec(
             "ex16-legacy",
@@ -2732,6 +3028,8 @@ def demo_specs() -> list[ServerSpec]:
             scenario="proxylogon",
             dense_requests=700,
             dense_days=(date(2021, 3, 3), date(2021, 3, 4), date(2021, 3, 8), date(2021, 3, 9)),
+            installed_on=date(2019, 5, 14),
+            management_evtx=True,
         ),
         ServerSpec(
             "ex16-patched",
@@ -2747,6 +3045,8 @@ def demo_specs() -> list[ServerSpec]:
             collected_at=at("2026-11-25T16:03:11"),
             dense_days=now25,
             update_history=3,
+            installed_on=date(2018, 6, 12),
+            scenario="attempts",
         ),
         ServerSpec(
             "ex16-mitigated",
@@ -2767,6 +3067,7 @@ def demo_specs() -> list[ServerSpec]:
             dense_requests=700,
             daily_requests=24,
             users=20,
+            installed_on=date(2018, 10, 9),
         ),
         ServerSpec(
             "ex13",
@@ -2789,6 +3090,7 @@ def demo_specs() -> list[ServerSpec]:
             daily_requests=24,
             users=20,
             bom=False,
+            installed_on=date(2016, 4, 19),
         ),
         ServerSpec(
             "exse01",
@@ -2803,6 +3105,7 @@ def demo_specs() -> list[ServerSpec]:
             collected_at=at("2026-11-26T08:55:19"),
             dense_days=now,
             update_history=3,
+            installed_on=date(2025, 9, 2),
         ),
         ServerSpec(
             "edge01",
@@ -2822,6 +3125,7 @@ def demo_specs() -> list[ServerSpec]:
             ip="172.16.50.10",
             collected_at=at("2026-11-26T10:02:30"),
             update_history=2,
+            installed_on=date(2023, 5, 9),
         ),
         ServerSpec(
             "ex10",
@@ -2844,6 +3148,7 @@ def demo_specs() -> list[ServerSpec]:
             dense_requests=600,
             daily_requests=20,
             users=16,
+            installed_on=date(2013, 2, 26),
         ),
         ServerSpec(
             "ex-damaged",
@@ -2863,6 +3168,7 @@ def demo_specs() -> list[ServerSpec]:
             dense_days=now,
             dense_requests=300,
             users=12,
+            installed_on=date(2024, 3, 12),
         ),
         ServerSpec(
             "ex19-unknown",
@@ -2882,6 +3188,7 @@ def demo_specs() -> list[ServerSpec]:
             daily_requests=18,
             users=16,
             update_history=1,
+            installed_on=date(2024, 2, 27),
         ),
     ]
     return specs

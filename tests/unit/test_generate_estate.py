@@ -4,13 +4,18 @@ committed demo estate is exactly what the generator produces (nobody hand-edits 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import sys
+from datetime import date
 from pathlib import Path
 
+import Evtx.Evtx as python_evtx
 import pytest
 import yaml
+
+from exchange_remediation.event_log import read_channel
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "tools") not in sys.path:
@@ -348,6 +353,10 @@ def test_demo_event_logs(demo_runs: tuple[Path, Path]) -> None:
     names = {p.name for p in root.glob("*/eventlogs/*.jsonl")}
     assert "MSExchange Management.jsonl" in names
     assert "Microsoft-Windows-Windows Defender%4Operational.jsonl" in names
+    # Exactly one exported .evtx in the estate (ex16-legacy, see the next test).
+    assert [p.relative_to(root).as_posix() for p in root.glob("*/eventlogs/*.evtx")] == [
+        "ex16-legacy/eventlogs/MSExchange Management.evtx"
+    ]
     for path in root.glob("*/eventlogs/*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
             event = json.loads(line)
@@ -361,6 +370,38 @@ def test_demo_event_logs(demo_runs: tuple[Path, Path]) -> None:
             }
             assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z", event["TimeCreated"])
             assert isinstance(event["Properties"], list)
+
+
+def test_ex16_legacy_management_log_is_a_real_evtx(demo_runs: tuple[Path, Path]) -> None:
+    """The MSExchange Management channel of ex16-legacy exists only as an exported .evtx: the PS-EXPORT
+    oab-script event is found only by reading it. It holds the events the .jsonl form would hold."""
+    bundle = demo_runs[0] / "evidence" / "ex16-legacy"
+    path = bundle / "eventlogs" / "MSExchange Management.evtx"
+    assert not (bundle / "eventlogs" / "MSExchange Management.jsonl").exists()
+    with python_evtx.Evtx(str(path)) as log:
+        assert log.get_file_header().verify()
+        assert all(chunk.verify() for chunk in log.chunks())
+    result = read_channel(str(bundle), "MSExchange Management")
+    assert result is not None and result.warnings == []
+    assert result.files == ["eventlogs/MSExchange Management.evtx"]
+    # Regenerate the same events the generator's .jsonl writer would have written.
+    catalog = generate_estate.Catalog.load(CATALOG)
+    specs = generate_estate.demo_specs()
+    spec = next(s for s in specs if s.name == "ex16-legacy")
+    org = generate_estate.build_org(generate_estate.DEMO_SEED)
+    ctx = generate_estate.make_context(spec, org, catalog, generate_estate.DEMO_SEED, specs)
+    events = generate_estate.management_events(ctx) + generate_estate.proxylogon(ctx).management
+    events.sort(key=lambda e: (e.time, e.id))
+    assert [{k: v for k, v in e.items() if k not in ("Level", "RecordId")} for e in result.events] == [
+        json.loads(e.json()) for e in events
+    ]
+    scripts = [
+        e
+        for e in result.events
+        if e["Properties"][0] == "Set-OabVirtualDirectory" and "eval(Request" in e["Properties"][1]
+    ]
+    assert [e["TimeCreated"] for e in scripts] == ["2021-03-03T06:49:53.7900000Z"]
+    assert scripts[0]["Message"].startswith("Cmdlet succeeded. Cmdlet Set-OabVirtualDirectory, parameters ")
 
 
 def test_proxylogon_story_on_ex16_legacy(demo_runs: tuple[Path, Path]) -> None:
@@ -405,12 +446,188 @@ def test_benign_servers_carry_no_attack_markers(demo_runs: tuple[Path, Path]) ->
     for bundle in sorted((demo_runs[0] / "evidence").iterdir()):
         if bundle.name == "ex16-legacy":
             continue
+        # No file under aspnet_client: only the empty folders ASP.NET creates, in listing.jsonl.
         assert not list(bundle.rglob("aspnet_client")), bundle.name
+        listing = bundle / "listing.jsonl"
+        if listing.exists():
+            for entry in map(json.loads, listing.read_text().splitlines()):
+                if "\\aspnet_client" in entry["path"]:
+                    assert entry["type"] == "dir", entry
         for path in bundle.rglob("*"):
             if path.is_file():
-                text = path.read_text(encoding="utf-8-sig")
+                lines = path.read_text(encoding="utf-8-sig").splitlines()
+                if bundle.name == "ex16-patched":
+                    # The refused ProxyShell/ProxyNotShell requests (next test) are python-requests.
+                    lines = [line for line in lines if not ("python-requests" in line and "evil.example" in line)]
+                text = "\n".join(lines)
                 hits = [m for m in markers if m in text]
                 assert hits == [], f"{path.relative_to(demo_runs[0])}: {hits}"
+
+
+# The refused attempts planted on ex16-patched (README "ex16-patched: exploitation attempts").
+ATTEMPTS = [
+    (
+        "2026-11-12 03:17:41",
+        "POST",
+        "@evil.example/mapi/nspi/?&Email=autodiscover/autodiscover.json%3F@evil.example",
+        "192.0.2.45",
+        "400",
+    ),
+    (
+        "2026-11-12 03:17:44",
+        "POST",
+        "@evil.example/powershell/?X-Rps-CAT=VgEAVAdXaW5kb3dzQwBBBUJhc2lj"
+        "&Email=autodiscover/autodiscover.json%3F@evil.example",
+        "192.0.2.45",
+        "401",
+    ),
+    (
+        "2026-11-18 22:41:09",
+        "GET",
+        "%40evil.example/%50owershell/&Email=autodiscover/autodiscover.json%3F%40evil.example",
+        "192.0.2.91",
+        "401",
+    ),
+    (
+        "2026-11-20 05:02:33",
+        "GET",
+        "@test.com/owa/?&Email=autodiscover/autodiscover.json%3F@test.com",
+        "192.0.2.200",
+        "400",
+    ),
+]
+
+
+def test_exploitation_attempts_on_the_patched_server(demo_runs: tuple[Path, Path]) -> None:
+    bundle = demo_runs[0] / "evidence" / "ex16-patched"
+    iis_rows = []
+    for path in sorted((bundle / "files/C/inetpub/logs/LogFiles/W3SVC1").glob("u_ex*.log")):
+        iis_rows += [line.split(" ") for line in path.read_text().splitlines() if not line.startswith("#")]
+    proxy_rows = []
+    logging = bundle / "files/C/Program Files/Microsoft/Exchange Server/V15/Logging"
+    for path in sorted((logging / "HttpProxy").rglob("*.LOG")):
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        data = [line for line in lines if not line.startswith(("#", "DateTime,"))]
+        reader = csv.DictReader(data, fieldnames=HTTPPROXY_HEADER.split(","))
+        proxy_rows += [dict(row, folder=path.parent.name) for row in reader]
+    suspicious = [r for r in iis_rows if r[4] == "/autodiscover/autodiscover.json" and "autodiscover.json%3F" in r[5]]
+    assert len(suspicious) == len(ATTEMPTS)
+    for row, (moment, method, query, ip, status) in zip(suspicious, ATTEMPTS, strict=True):
+        # Shaped like log-formats.md §7: the "@..." part in cs-uri-query, Exchange's items appended.
+        assert f"{row[0]} {row[1]}" == moment and (row[3], row[8], row[11]) == (method, ip, status)
+        assert re.fullmatch(
+            re.escape(query) + r"(&ClientId=[0-9A-F]{32})?&CorrelationID=<empty>;&cafeReqId=[0-9a-f-]{36};", row[5]
+        ), row[5]
+        assert row[7] == "-", "refused before authentication"
+        request_id = row[5].rsplit("cafeReqId=", 1)[1].rstrip(";")
+        (proxied,) = [r for r in proxy_rows if r["RequestId"] == request_id]
+        assert proxied["folder"] == "Autodiscover" and proxied["UrlStem"] == "/autodiscover/autodiscover.json"
+        assert (proxied["UrlQuery"], proxied["HttpStatus"], proxied["ClientIpAddress"]) == (f"?{query}", status, ip)
+        assert proxied["TargetServer"] == "" and proxied["BackEndStatus"] == ""
+    assert "&ClientId=" in suspicious[-1][5] and suspicious[-1][9] == "Mozilla/5.0+zgrab/0.x"
+    # Nothing got through: no successful path-confusion request, no backend PowerShell session.
+    assert not [r for r in iis_rows if "Email=autodiscover" in r[5] and r[11] in ("200", "301", "302")]
+    rps = logging / "CmdletInfra/Powershell-Proxy/Http"
+    assert all("autodiscover" not in p.read_text(encoding="utf-8-sig") for p in rps.glob("*.LOG"))
+
+
+# Exchange 2013+ Mailbox servers carry their web folders as an incident responder copies them.
+WEB_SERVERS = sorted(set(DEMO_BUILDS) - {"edge01", "ex10"} | {"ex-damaged"})
+
+
+def test_web_folders_and_listing(demo_runs: tuple[Path, Path]) -> None:
+    root = demo_runs[0] / "evidence"
+    assert sorted(p.parent.name for p in root.glob("*/listing.jsonl")) == WEB_SERVERS
+    for name in WEB_SERVERS:
+        bundle = root / name
+        raw = (bundle / "listing.jsonl").read_bytes()
+        assert raw.endswith(b"\n") and b"\r" not in raw
+        entries = [json.loads(line) for line in raw.decode("utf-8").splitlines()]
+        paths = [e["path"] for e in entries]
+        assert paths == sorted(paths, key=lambda p: (p.lower(), p)) and len(set(paths)) == len(paths)
+        text = (bundle / "server.json").read_text()
+        install = re.search(r'"install_path": "(.+?)"', text).group(1).replace("\\\\", "\\")
+        proxy = install + "FrontEnd\\HttpProxy"
+        build = re.search(r'"exsetup_version": "(.+?)"', text).group(1)
+        build = ".".join(str(int(part)) for part in build.split("."))
+        dirs = {e["path"] for e in entries if e["type"] == "dir"}
+        # The folders git cannot hold (empty) are in the listing only.
+        for folder in (f"{proxy}\\OAB", "C:\\inetpub\\wwwroot\\aspnet_client\\system_web\\4_0_30319"):
+            assert folder in dirs, (name, folder)
+            assert not (bundle / generate_estate.windows_to_bundle(folder)).exists()
+        assert f"{proxy}\\owa\\auth\\{build}\\themes\\resources" in dirs
+        files = {e["path"]: e for e in entries if e["type"] == "file"}
+        pages = {p for p in files if p.startswith(f"{proxy}\\owa\\auth\\") and p.count("\\") == proxy.count("\\") + 3}
+        assert {p.rsplit("\\", 1)[1] for p in pages} == {
+            "errorFE.aspx",
+            "ExpiredPassword.aspx",
+            "frowny.aspx",
+            "GetIdToken.htm",
+            "logoff.aspx",
+            "logon.aspx",
+            "OutlookCN.aspx",
+            "RedirSuiteServiceProxy.aspx",
+            "signout.aspx",
+        }
+        assert f"{proxy}\\owa\\auth\\{build}\\scripts\\premium\\flogon.js" in files
+        assert f"{proxy}\\ecp\\auth\\TimeoutLogoff.aspx" in files
+        # Every listed file is in the bundle with that size and hash, and every copied web file is listed.
+        for path, entry in files.items():
+            data = (bundle / generate_estate.windows_to_bundle(path)).read_bytes()
+            assert (entry["size"], entry["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+            assert entry["copied"] is True and entry["truncated"] is False
+        copied = {
+            p.relative_to(bundle).as_posix()
+            for p in bundle.rglob("*")
+            if p.is_file() and re.search(r"/(HttpProxy/(owa|ecp)/auth|HttpProxy/OAB|aspnet_client)/", p.as_posix())
+        }
+        assert copied == {generate_estate.windows_to_bundle(p) for p in files}
+        for entry in entries:
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["modified"])
+            assert entry["modified"] < re.search(r'"collected_at": "(.+?)"', text).group(1)
+    # ex19-dag3 is installed on D:, ex16-legacy's listing includes the planted page.
+    assert '"path":"D:\\\\Exchange Server\\\\V15\\\\FrontEnd\\\\HttpProxy\\\\OAB"' in (
+        root / "ex19-dag3" / "listing.jsonl"
+    ).read_text()
+    legacy = [json.loads(line) for line in (root / "ex16-legacy" / "listing.jsonl").read_text().splitlines()]
+    shells = [e for e in legacy if re.search(r"\\system_web\\[A-Za-z0-9]{8}\.aspx$", e["path"])]
+    assert [e["modified"] for e in shells] == ["2021-03-03T06:50:08Z"]
+
+
+# exchange.installed_on per server (README "Servers"); the year is what the README promises.
+INSTALLED_ON = {
+    "ex19-dag1": "2022",
+    "ex19-dag2": "2022",
+    "ex19-dag3": "2022",
+    "ex16-legacy": "2019-05-14",
+    "ex16-patched": "2018",
+    "ex16-mitigated": "2018",
+    "ex13": "2016",
+    "exse01": "2025-09-02",
+    "edge01": "2023",
+    "ex10": "2013",
+    "ex19-unknown": "2024",
+}
+
+
+def test_every_server_says_when_exchange_was_installed(demo_runs: tuple[Path, Path]) -> None:
+    root = demo_runs[0] / "evidence"
+    for name, prefix in INSTALLED_ON.items():
+        doc = json.loads((root / name / "server.json").read_text())
+        installed = doc["exchange"]["installed_on"]
+        assert installed.startswith(prefix) and date.fromisoformat(installed), name
+        assert installed < doc["collected_at"][:10]
+        # Installed before any update package of its current CU.
+        assert all(installed <= package["installed"] for package in doc["exchange"]["installed_updates"]), name
+    # The damaged copy is cut after it, so the key is still readable as text.
+    assert '"installed_on": "2024-' in (root / "ex-damaged" / "server.json").read_text()
+
+
+def test_readme_size_matches_the_generated_estate(demo_runs: tuple[Path, Path]) -> None:
+    files = tree(demo_runs[0])
+    megabytes = sum(len(data) for data in files.values()) / 1_000_000
+    readme = (DEMO / "README.md").read_text(encoding="utf-8")
+    assert f"{len(files)} files, {megabytes:.1f} MB" in readme
 
 
 def test_channel_file_names() -> None:
