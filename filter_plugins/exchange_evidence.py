@@ -26,11 +26,14 @@ def exchange_evidence_specs(hostvars: Mapping[str, Any], hosts: Sequence[str],
         error = host.get("exchange_facts_error")
         if offline_dir is None and live_dir is None and error is None:
             error = "no facts collected: the host was not reached or live collection did not run"
+        hunt_error = host.get("exchange_hunt_error")
         specs[name] = {
             "evidence_dir": str(live_dir or offline_dir) if (live_dir or offline_dir) else None,
             "source": "live" if offline_dir is None else "evidence",
             "error": str(error) if error else None,
         }
+        if hunt_error:
+            specs[name]["hunt_error"] = str(hunt_error)
     return specs
 
 

@@ -38,6 +38,17 @@ options:
     description: Antivirus signatures older than this many days raise a warning.
     type: int
     default: 7
+  hunt_file:
+    description:
+      - Per-host hunt results written by C(exchange_hunt). Their findings become each host's C(indicators) and
+        decide C(verdict.compromised); without them every host's compromise verdict is C(unknown).
+    type: path
+  min_coverage_percent:
+    description:
+      - C(compromised=no) needs logs that cover at least this percentage of every window in which the host was
+        open to an exploitation campaign.
+    type: float
+    default: 90.0
   output_file:
     description:
       - Controller file the full per-host entries are written to (JSON), for the C(exchange_report)

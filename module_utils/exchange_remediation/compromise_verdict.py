@@ -116,6 +116,8 @@ def judge(hunt: Mapping[str, Any] | None, exposure: list[dict[str, Any]], min_co
     if serious:
         verdict = YES
     else:
+        if hunt.get("collection_error"):
+            reasons.append(str(hunt["collection_error"]))
         reasons.extend(_source_reasons(sources))
         if not build_known:
             reasons.append("the build is unknown, so the exposure windows cannot be told")

@@ -9,8 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .compromise_verdict import judge
 from .estate_report import summarise
 from .evidence_bundle import read_bundle_facts
+from .exposure_window import load_families
 from .knowledge_base import load_knowledge
 from .server_assessment import AssessmentContext, assess_server, error_entry
 from .web_config import DEFAULT_SITE_WEB_CONFIG, WebConfigError, rewrite_rules_from_web_config
@@ -79,21 +81,35 @@ def _with_site_rules(server: dict[str, Any], evidence_dir: str) -> dict[str, Any
 
 
 def assess_estate(specs: Mapping[str, Any], data_dir: str, today: dt.date | None = None,
-                  signature_max_age_days: int = 7) -> EstateAssessment:
+                  signature_max_age_days: int = 7, hunt: Mapping[str, Any] | None = None,
+                  min_coverage_percent: float = 90.0) -> EstateAssessment:
     """Assess every host; a host's own fault becomes its error entry, never the estate's.
 
-    Raises KnowledgeError/CatalogError only when the shared catalog itself cannot be loaded.
+    hunt: per-host hunt results (estate_hunt.hunt_estate); without them every host's
+    compromise verdict stays "unknown". Raises KnowledgeError/CatalogError/ExposureDataError
+    only when the shared data itself cannot be loaded.
     """
     knowledge = load_knowledge(data_dir)
     context = AssessmentContext(knowledge.catalog, knowledge.table, knowledge.march21,
-                                today or dt.datetime.now(dt.UTC).date(), signature_max_age_days)
+                                today or dt.datetime.now(dt.UTC).date(), signature_max_age_days,
+                                load_families(data_dir))
     hosts: dict[str, dict[str, Any]] = {}
     for name in sorted(specs):
         try:
             hosts[name] = _assess_host(name, specs[name], context)
         except Exception as exc:
             hosts[name] = error_entry(f"internal error while assessing: {type(exc).__name__}: {exc}", context)
+        _judge_compromise(hosts[name], (hunt or {}).get(name) if hunt is not None else None, min_coverage_percent)
     return EstateAssessment(hosts, summarise(hosts))
+
+
+def _judge_compromise(entry: dict[str, Any], hunt: Mapping[str, Any] | None, min_coverage_percent: float) -> None:
+    exposure = list((entry.get("hunt") or {}).get("exposure") or [])
+    compromised, indicators, block = judge(hunt, exposure, min_coverage_percent, entry.get("status") == "ok",
+                                             entry.get("collected_at"))
+    entry["indicators"] = indicators
+    entry["hunt"] = block
+    entry["verdict"] = {**entry["verdict"], "compromised": compromised}
 
 
 def write_assessment(assessment: EstateAssessment, path: str) -> None:

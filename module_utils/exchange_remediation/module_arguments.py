@@ -11,6 +11,20 @@ ASSESS_ARGUMENTS: dict[str, Any] = {
     "output_file": {"type": "path", "required": True},
     "today": {"type": "str"},
     "signature_max_age_days": {"type": "int", "default": 7},
+    "hunt_file": {"type": "path"},
+    "min_coverage_percent": {"type": "float", "default": 90.0},
+}
+
+HUNT_ARGUMENTS: dict[str, Any] = {
+    "data_dir": {"type": "path", "required": True},
+    "hosts": {"type": "dict"},
+    "output_file": {"type": "path"},
+    "max_findings_per_rule": {"type": "int", "default": 200},
+    "collection_spec": {"type": "bool", "default": False},
+    "since_days": {"type": "int", "default": 90},
+    "max_bytes": {"type": "int", "default": 64 * 1024 * 1024},
+    "max_file_bytes": {"type": "int", "default": 16 * 1024 * 1024},
+    "max_events_per_channel": {"type": "int", "default": 20000},
 }
 
 REPORT_ARGUMENTS: dict[str, Any] = {

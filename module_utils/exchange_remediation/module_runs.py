@@ -1,4 +1,4 @@
-"""What the exchange_assess and exchange_report tasks do, given validated arguments.
+"""What the exchange_assess, exchange_hunt and exchange_report tasks do, given validated arguments.
 
 Shared by the modules in library/ and the action plugins of the same names: each adapter only
 validates arguments and turns these results (or exceptions) into Ansible results.
@@ -7,10 +7,14 @@ validates arguments and turns these results (or exceptions) into Ansible results
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .estate_assessment import assess_estate, read_assessment, write_assessment
+from .estate_hunt import hunt_estate, read_hunt, summarise_hunt, write_hunt
+from .hunt_collection_spec import collection_spec
+from .hunt_engine import HuntLimits
+from .hunt_rule import load_rule_set
 from .report_files import write_reports
 
 
@@ -25,10 +29,19 @@ def run_assess(params: Mapping[str, Any]) -> dict[str, Any]:
             today = dt.date.fromisoformat(params["today"])
         except ValueError as exc:
             raise TaskInputError(f"today must be an ISO date (YYYY-MM-DD), got {params['today']!r}") from exc
+    hunt = None
+    if params.get("hunt_file"):
+        try:
+            hunt = read_hunt(params["hunt_file"])
+        except (OSError, ValueError) as exc:
+            raise TaskInputError(f"cannot read the hunt results {params['hunt_file']}: {exc}") from exc
+    if not 0 <= params["min_coverage_percent"] <= 100:
+        raise TaskInputError(f"min_coverage_percent must be between 0 and 100, got {params['min_coverage_percent']}")
     try:
-        assessment = assess_estate(params["hosts"], params["data_dir"], today, params["signature_max_age_days"])
+        assessment = assess_estate(params["hosts"], params["data_dir"], today, params["signature_max_age_days"],
+                                   hunt, params["min_coverage_percent"])
     except ValueError as exc:
-        raise TaskInputError(f"cannot load the build catalog: {exc}") from exc
+        raise TaskInputError(f"cannot load the catalog data: {exc}") from exc
     try:
         write_assessment(assessment, params["output_file"])
     except OSError as exc:
@@ -55,3 +68,40 @@ def run_report(params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
     # Writing reports is output of the run on the controller, not a change to a managed server.
     return {"changed": False, "files": written.files, "report_dir": params["report_dir"],
             "summary": written.report["summary"], "table": written.table}
+
+
+def run_hunt(params: Mapping[str, Any], progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Either the collector's instructions (collection_spec) or the hunt over every host's bundle."""
+    if params["max_findings_per_rule"] < 1:
+        raise TaskInputError("max_findings_per_rule must be at least 1")
+    if params.get("collection_spec"):
+        return _collection_spec(params)
+    if not isinstance(params.get("hosts"), Mapping) or not params.get("output_file"):
+        raise TaskInputError("hosts and output_file are required unless collection_spec is true")
+    try:
+        results = hunt_estate(params["hosts"], params["data_dir"],
+                              HuntLimits(max_findings_per_rule=params["max_findings_per_rule"]), progress)
+    except ValueError as exc:
+        raise TaskInputError(f"cannot load the indicator rules: {exc}") from exc
+    try:
+        write_hunt(results, params["output_file"])
+    except OSError as exc:
+        raise TaskInputError(f"cannot write {params['output_file']}: {exc.strerror}") from exc
+    hosts = {name: {"status": entry["status"], "error": entry.get("error"),
+                    "findings": len(entry.get("findings") or [])} for name, entry in results.items()}
+    return {"changed": False, "hosts": hosts, "summary": summarise_hunt(results), "output_file": params["output_file"]}
+
+
+def _collection_spec(params: Mapping[str, Any]) -> dict[str, Any]:
+    for name in ("since_days", "max_bytes", "max_file_bytes", "max_events_per_channel"):
+        if params[name] < 1:
+            raise TaskInputError(f"{name} must be at least 1")
+    try:
+        rule_set = load_rule_set(params["data_dir"])
+    except ValueError as exc:
+        raise TaskInputError(f"cannot load the indicator rules: {exc}") from exc
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(days=params["since_days"])).date().isoformat()
+    spec = collection_spec(rule_set, since=since, max_bytes=params["max_bytes"],
+                           max_file_bytes=params["max_file_bytes"],
+                           max_events_per_channel=params["max_events_per_channel"])
+    return {"changed": False, "collection_spec": spec}

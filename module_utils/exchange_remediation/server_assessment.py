@@ -20,6 +20,8 @@ from .build_identity import BuildIdentity
 from .build_number import best_version
 from .cve_status import MITIGATED, NOT_APPLICABLE, PATCHED, UNKNOWN, VULNERABLE, CveVerdict
 from .cve_table import CveTable, March21Special
+from .exposure_window import ExploitationFamily, exposure_window
+from .fix_dates import fix_date_finder, parse_day
 from .mitigation_check import check_mitigations
 from .update_name import update_month
 
@@ -36,6 +38,7 @@ class AssessmentContext:
     march21: March21Special
     today: dt.date
     signature_max_age_days: int = 7
+    families: tuple[ExploitationFamily, ...] = ()
 
     def __post_init__(self) -> None:
         self.builds = BuildAssessor(self.catalog, self.table, self.today)
@@ -222,6 +225,11 @@ def assess_server(server: Any, context: AssessmentContext) -> dict[str, Any]:
         warnings.append({"code": "product_out_of_support",
                          "message": f"{product.name} is out of support since {product.extended_support_end}."})
     vulnerable = any(v.status == VULNERABLE for v in verdicts.values())
+    collected_on = parse_day(server.get("collected_at")) or context.today
+    find_fix = fix_date_finder(identity, exchange)
+    statuses = {cve: (v.status, v.fixed_by) for cve, v in verdicts.items()}
+    exposure = [exposure_window(family, statuses, find_fix, parse_day(exchange.get("installed_on")),
+                                collected_on).to_report(None) for family in context.families]
     su_name: str | None = identity.su_name
     return {
         "status": "ok",
@@ -249,6 +257,8 @@ def assess_server(server: Any, context: AssessmentContext) -> dict[str, Any]:
                         for cve, v in verdicts.items() if v.status not in (PATCHED, NOT_APPLICABLE)},
         "mitigations": mitigations,
         "indicators": [],
+        # Replaced by the hunt's findings and verdict (compromise_verdict.judge) in assess_estate.
+        "hunt": {"status": "not_run", "exposure": exposure},
         "verdict": {"vulnerable": vulnerable, "compromised": "unknown"},
         "next_step": (dict(judged.next_step) if vulnerable == judged.vulnerable
                       else context.builds.next_step(identity, vulnerable)),

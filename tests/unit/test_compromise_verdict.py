@@ -149,3 +149,10 @@ def test_log_span_is_what_every_required_timed_source_covers():
     assert (start, end) == (parse_time("2021-02-01T09:00:00Z"), parse_time("2021-03-08T00:00:00Z"))
     sources["OABGenerator"]["first"] = None
     assert log_span(sources) == (None, None)
+
+
+def test_failed_live_collection_is_a_reason_even_when_the_rest_looks_clean():
+    hunt = _hunt(collection_error="live hunt collection failed: host unreachable: timed out")
+    verdict, _, block = judge(hunt, [dict(PROXYLOGON_OPEN)], 90.0, True, "2021-03-09T14:27:05Z")
+    assert verdict == UNKNOWN
+    assert block["reasons"] == ["live hunt collection failed: host unreachable: timed out"]
