@@ -361,6 +361,32 @@ function Get-ExSetupFileVersion {
     }
 }
 
+function Get-ExchangeInstallDate {
+    <#
+    .SYNOPSIS
+        Returns the day the Exchange install folder was created (yyyy-MM-dd, UTC): the earliest a server can have been open to an attack.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter()]
+        [AllowNull()]
+        [string]
+        $InstallPath
+    )
+
+    if ([string]::IsNullOrEmpty($InstallPath)) {
+        return $null
+    }
+    try {
+        $folder = Get-Item -LiteralPath $InstallPath -ErrorAction Stop
+        return $folder.CreationTimeUtc.ToString('yyyy-MM-dd', [System.Globalization.CultureInfo]::InvariantCulture)
+    }
+    catch {
+        Add-CollectionError -Section 'exchange.installed_on' -Reason $_
+        return $null
+    }
+}
+
 function Get-ExchangeRoleNames {
     <#
     .SYNOPSIS
@@ -918,6 +944,7 @@ $collectedAt = Get-CollectionTimestamp
 $identity = Get-HostIdentity
 $setup = Get-ExchangeSetupFacts
 $exSetupVersion = Get-ExSetupFileVersion -InstallPath ([string]$setup.install_path)
+$installedOn = Get-ExchangeInstallDate -InstallPath ([string]$setup.install_path)
 $roles = Get-ExchangeRoleNames -ProductKey ([string]$setup.product_key)
 $installedUpdates = Get-ExchangeInstalledUpdates
 $isEdge = $roles -contains 'EdgeTransport'
@@ -970,6 +997,7 @@ $result = [ordered]@{
     exchange            = [ordered]@{
         version_key           = $setup.version_key
         install_path          = $setup.install_path
+        installed_on          = $installedOn
         exsetup_version       = $exSetupVersion
         admin_display_version = $serverObject.admin_display_version
         roles                 = $roles
