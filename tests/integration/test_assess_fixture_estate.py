@@ -46,7 +46,9 @@ def test_each_host_gets_the_expected_outcome(fixture_run: PlaybookRun) -> None:
     assert {key: unpatched["exchange"][key] for key in expected} == expected
     assert unpatched["cves"]["CVE-2021-26855"] == "vulnerable"
     assert unpatched["cves"]["CVE-2021-34473"] == "vulnerable"
-    assert unpatched["verdict"] == {"vulnerable": True, "compromised": "unknown"}
+    # Its HttpProxy log holds the ProxyLogon session request (status 241) while it is unpatched.
+    assert unpatched["verdict"] == {"vulnerable": True, "compromised": "yes"}
+    assert [f["rule"] for f in unpatched["indicators"] if f["severity"] == "critical"] == ["PL-26855-HTTPPROXY"]
     assert unpatched["next_step"]["action"] == "install_cu"
     assert unpatched["next_step"]["target_cu"] == "CU23"
     codes = {w["code"] for w in unpatched["warnings"]}
@@ -61,6 +63,10 @@ def test_each_host_gets_the_expected_outcome(fixture_run: PlaybookRun) -> None:
     assert current["exchange"]["latest"] is True
     assert current["verdict"]["vulnerable"] is False
     assert current["next_step"]["action"] == "none"
+    # Installed after every campaign's fix and every standard source read: the one clean verdict.
+    assert current["verdict"]["compromised"] == "no", current["hunt"]["reasons"]
+    assert {name for name, s in current["hunt"]["sources"].items() if s["required"] and s["present"]} >= {
+        "HttpProxy", "ECP", "OABGenerator", "Application", "MSExchangeManagement", "WebFolders"}
 
     admin = hosts["fx-admin-display"]
     assert admin["exchange"]["su"] is None and admin["exchange"]["su_known"] is False
