@@ -43,9 +43,11 @@ integration: setup
 molecule: setup
 	molecule test --scenario-name default
 
-## bench: 200 generated offline hosts against a do-nothing play, and the core on 100,000 builds
+## bench: assess.yml on 200 generated hosts against a do-nothing play, the core on 100,000 builds,
+## and the hunt engine against grep and ripgrep on a generated 1.1 GB corpus
 bench: setup
 	python tools/bench.py
+	python tools/hunt_bench.py --size-mb 1100
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
