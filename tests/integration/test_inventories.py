@@ -38,3 +38,13 @@ def test_demo_inventory_has_at_least_eight_offline_servers_with_bundles() -> Non
         assert bundle.is_dir(), name
     dag_groups = [group for group in inventory if group.startswith("dag")]
     assert any(len(inventory[group]["hosts"]) == 3 for group in dag_groups)
+
+
+def test_demo_folder_as_inventory_skips_the_evidence_bundles() -> None:
+    # The README says "-i inventories/demo": the folder holds 1,900 evidence files (logs, .evtx)
+    # that Ansible must not try as inventory sources.
+    env = {"PATH": str(BIN), "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "HOME": str(REPO)}
+    done = subprocess.run([str(BIN / "ansible-inventory"), "-i", str(REPO / "inventories" / "demo"), "--list"],
+                          cwd=REPO, capture_output=True, text=True, check=True, env=env)
+    assert "WARNING" not in done.stderr, done.stderr[:500]
+    assert len(json.loads(done.stdout)["_meta"]["hostvars"]) == 12
