@@ -375,7 +375,7 @@ def _host_section(index: int, name: str, host: dict[str, Any]) -> str:
         f'<p>Vulnerable: <span class="badge v-{vulnerable}">{vulnerable}</span> · '
         f'Compromised: <span class="badge c-{compromised}">{compromised}</span> · '
         f"Open CVEs: {html.escape(open_cves_text(host))}</p>"
-        f"{_facts(host)}{_cve_table(host)}{_warnings(host)}{_compromise(host)}{_next_step(host)}"
+        f"{_facts(host)}{_next_step(host)}{_compromise(host)}{_warnings(host)}{_cve_table(host)}"
         "</section>"
     )
 

@@ -295,8 +295,10 @@ def _host(name: str, host: dict[str, Any]) -> list[str]:
         f"Compromised: {compromised_of(host)} · Open CVEs: {escape_md(open_cves_text(host))}",
         "",
     ]
-    lines += _facts(host) + _cves(host) + _warnings(host) + _compromise(host)
+    # What to do and whether it was breached come before the long CVE list.
+    lines += _facts(host)
     lines += ["### Next step", "", escape_md(next_step_text(host)), ""]
+    lines += _compromise(host) + _warnings(host) + _cves(host)
     return lines
 
 
