@@ -709,12 +709,21 @@ class _Hunt:
             for literal in self._literals[rule.id]:
                 literal_rules.setdefault(literal, []).append(position)
         file_literals = tuple(literal_rules)
+        # The yara-x search says which of the call's literals each candidate holds (bit i is
+        # literals[i]); without it, or for a line it could not tell, every literal is tested.
+        masks = scanned.candidate_masks
+        bit_literals = tuple((1 << index, literal.lower()) for index, literal in enumerate(literals))
         bad_text = 0
-        for number, raw in scanned.candidates:
+        for index, (number, raw) in enumerate(scanned.candidates):
             text, bad = decode_line(raw)
             bad_text += bad
             lower = text.lower()
-            found = [literal for literal in file_literals if literal in lower]
+            mask = masks[index] if masks is not None else 0
+            if mask:
+                found = list(dict.fromkeys(literal for bit, literal in bit_literals
+                                           if mask & bit and literal in literal_rules))
+            else:
+                found = [literal for literal in file_literals if literal in lower]
             if not found:
                 continue
             if len(found) == 1:

@@ -78,6 +78,10 @@ class ScannedFile:
     last_data: tuple[int, bytes] | None = None
     warnings: list[str] = field(default_factory=list)
     capped: bool = False
+    # With the yara-x search: per candidate, bit i set when literals[i] of the call is on the line
+    # (0 = not known, e.g. a streamed over-long line). Lets the engine skip testing every literal
+    # again; not part of what the two searches must agree on.
+    candidate_masks: list[int] | None = field(default=None, compare=False)
 
 
 def prepare_literals(literals: Sequence[str | bytes]) -> tuple[bytes, ...]:
@@ -279,12 +283,16 @@ def _yara_rules(literals: tuple[bytes, ...]) -> object | None:
 
 class _Scanner:
     def __init__(self, literals: tuple[bytes, ...], max_line_bytes: int, max_candidates: int,
-                 max_kept_bytes: int) -> None:
+                 max_kept_bytes: int, keys: tuple[bytes, ...] = ()) -> None:
         self.lits = literals
         self.match_all = b"" in literals
         self.yara: object | None = None
-        if USE_YARA and literals and not self.match_all:
-            rules = _yara_rules(literals)
+        # yara-x searches every literal of the call (longer ones too), so each hit names its literal.
+        self.yara_keys = tuple(dict.fromkeys(key for key in keys if key))
+        self.yara_bits = tuple(1 << keys.index(key) for key in self.yara_keys)
+        self.region_masks: dict[int, int] = {}
+        if USE_YARA and literals and not self.match_all and self.yara_keys:
+            rules = _yara_rules(self.yara_keys)
             if rules is not None:
                 import yara_x
                 self.yara = yara_x.Scanner(rules)
@@ -306,7 +314,7 @@ class _Scanner:
 
     # -- line routing (every kept line passes here, in file order per kind) -------------------
 
-    def _candidate(self, number: int, content: bytes) -> None:
+    def _candidate(self, number: int, content: bytes, mask: int = 0) -> None:
         if self.search_done:
             return
         res = self.result
@@ -320,6 +328,8 @@ class _Scanner:
             return
         self.cand_bytes += len(content)
         res.candidates.append((number, content))
+        if res.candidate_masks is not None:
+            res.candidate_masks.append(mask)
 
     def _directive(self, number: int, content: bytes) -> None:
         if self.dir_capped:
@@ -393,11 +403,13 @@ class _Scanner:
                 if buf[start] == HASH:
                     self._directive(number, content)
                 elif start in ends:
-                    self._candidate(number, content)
+                    self._candidate(number, content, self.region_masks.get(start, 0))
         else:
             # Hot path: candidate lines only, in order; line numbers counted between them.
             kept = res.candidates
             append = kept.append
+            masks = res.candidate_masks
+            region_masks = self.region_masks
             room = self.max_candidates - len(kept)
             budget = self.max_kept - self.cand_bytes
             for start, line_end in hits:
@@ -410,6 +422,8 @@ class _Scanner:
                     self._candidate(number, content)  # records the cap
                     break
                 append((number, content))
+                if masks is not None:
+                    masks.append(region_masks.get(start, 0))
                 room -= 1
                 budget -= len(content)
             self.cand_bytes = self.max_kept - budget
@@ -482,17 +496,23 @@ class _Scanner:
         # Every occurrence is needed to find every line: never let yara-x stop counting.
         scanner.max_matches_per_pattern(len(data) + 1)  # type: ignore[attr-defined]
         result = scanner.scan(data)  # type: ignore[attr-defined]
-        offsets = sorted(match.offset for rule in result.matching_rules for pattern in rule.patterns
-                         for match in pattern.matches)
+        bits = self.yara_bits
+        offsets = sorted((match.offset, bits[int(pattern.identifier[2:])]) for rule in result.matching_rules
+                         for pattern in rule.patterns for match in pattern.matches)
         find = buf.find
         rfind = buf.rfind
         hits: list[tuple[int, int]] = []
-        line_end = -1
-        for pos in offsets:
+        masks: dict[int, int] = {}
+        start = line_end = -1
+        for pos, bit in offsets:
             if pos <= line_end:
-                continue  # another literal on a line already kept
+                masks[start] |= bit  # another literal on a line already kept
+                continue
             line_end = find(b"\n", pos)
-            hits.append((rfind(b"\n", 0, pos) + 1, line_end))
+            start = rfind(b"\n", 0, pos) + 1
+            hits.append((start, line_end))
+            masks[start] = bit
+        self.region_masks = masks
         return hits
 
     def _first_data(self, buf: bytes, end: int, base: int) -> None:
@@ -604,7 +624,10 @@ def scan_file(path: str, literals: Sequence[str], *, max_line_bytes: int = 1 << 
 
     Never raises on content (binary data, no line ends, huge lines); OSError propagates.
     """
-    scanner = _Scanner(prepare_literals(literals), max_line_bytes, max_candidates, max_kept_bytes)
+    keys = tuple((lit if isinstance(lit, bytes) else lit.encode("utf-8")).lower() for lit in literals)
+    scanner = _Scanner(prepare_literals(literals), max_line_bytes, max_candidates, max_kept_bytes, keys)
+    if scanner.yara is not None:
+        scanner.result.candidate_masks = []
     if chunk_bytes is None:
         chunk_bytes = YARA_CHUNK if scanner.yara is not None else 64 << 10
     chunk_bytes = max(1, chunk_bytes)

@@ -312,3 +312,22 @@ def test_literal_with_line_break_is_a_rule_error():
 def test_missing_file_raises_oserror(tmp_path: Path):
     with pytest.raises(OSError):
         scan_file(str(tmp_path / "absent.LOG"), ["x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=data_strategy, literals=st.lists(st.sampled_from(LITERALS), min_size=1, max_size=6),
+       chunk=st.integers(min_value=1, max_value=64))
+def test_yara_search_names_exactly_the_literals_on_each_candidate(data, literals, chunk):
+    with settings_of("yara", 1 << 16, 1 << 16):
+        scanned = scan_bytes(data, literals, chunk_bytes=chunk, max_line_bytes=40)
+    if scanned.candidate_masks is None:
+        return  # yara-x refused this literal set: the Python search, which names none, ran
+    assert len(scanned.candidate_masks) == len(scanned.candidates)
+    keys = [(lit if isinstance(lit, bytes) else lit.encode()).lower() for lit in literals]
+    for (_, line), mask in zip(scanned.candidates, scanned.candidate_masks, strict=True):
+        if mask == 0 or len(line) >= 40:
+            continue  # not known, or a line cut at max_line_bytes: its literals may lie past the cut
+        lower = line.lower()
+        # Duplicates map to the first equal literal; every other literal's bit is exact.
+        expected = {keys.index(key) for key in keys if key in lower}
+        assert {bit for bit in range(len(keys)) if mask >> bit & 1} == expected
