@@ -713,23 +713,33 @@ class _Hunt:
         # literals[i]); without it, or for a line it could not tell, every literal is tested.
         masks = scanned.candidate_masks
         bit_literals = tuple((1 << index, literal.lower()) for index, literal in enumerate(literals))
+        # Most candidates of a file hold the same literal or two: their rules are worked out once.
+        mask_positions: dict[int, tuple[int, ...]] = {}
         bad_text = 0
         for index, (number, raw) in enumerate(scanned.candidates):
             text, bad = decode_line(raw)
             bad_text += bad
-            lower = text.lower()
             mask = masks[index] if masks is not None else 0
+            positions: Iterable[int]
             if mask:
-                found = list(dict.fromkeys(literal for bit, literal in bit_literals
-                                           if mask & bit and literal in literal_rules))
+                known = mask_positions.get(mask)
+                if known is None:
+                    named = dict.fromkeys(literal for bit, literal in bit_literals if mask & bit)
+                    known = tuple(sorted({position for literal in named
+                                          for position in literal_rules.get(literal, ())}))
+                    mask_positions[mask] = known
+                if not known:
+                    continue
+                positions = known
             else:
+                lower = text.lower()
                 found = [literal for literal in file_literals if literal in lower]
-            if not found:
-                continue
-            if len(found) == 1:
-                positions: Iterable[int] = literal_rules[found[0]]
-            else:
-                positions = sorted({position for literal in found for position in literal_rules[literal]})
+                if not found:
+                    continue
+                if len(found) == 1:
+                    positions = literal_rules[found[0]]
+                else:
+                    positions = sorted({position for literal in found for position in literal_rules[literal]})
             parsed: dict[str, tuple[Record, str | None] | None] = {}
             for position in positions:
                 rule = rules[position]
