@@ -11,10 +11,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .estate_assessment import assess_estate, read_assessment, write_assessment
-from .estate_hunt import hunt_estate, read_hunt, summarise_hunt, write_hunt
-from .hunt_collection_spec import collection_spec
-from .hunt_engine import HuntLimits
-from .hunt_rule import load_rule_set
 from .report_files import write_reports
 
 
@@ -31,6 +27,8 @@ def run_assess(params: Mapping[str, Any]) -> dict[str, Any]:
             raise TaskInputError(f"today must be an ISO date (YYYY-MM-DD), got {params['today']!r}") from exc
     hunt = None
     if params.get("hunt_file"):
+        from .estate_hunt import read_hunt
+
         try:
             hunt = read_hunt(params["hunt_file"])
         except (OSError, ValueError) as exc:
@@ -72,6 +70,11 @@ def run_report(params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
 
 def run_hunt(params: Mapping[str, Any], progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Either the collector's instructions (collection_spec) or the hunt over every host's bundle."""
+    # Imported here: every task of the play imports this module in its own worker, and only the
+    # hunt task needs the engine.
+    from .estate_hunt import hunt_estate, summarise_hunt, write_hunt
+    from .hunt_engine import HuntLimits
+
     if params["max_findings_per_rule"] < 1:
         raise TaskInputError("max_findings_per_rule must be at least 1")
     if params.get("collection_spec"):
@@ -93,6 +96,9 @@ def run_hunt(params: Mapping[str, Any], progress: Callable[[str], None] | None =
 
 
 def _collection_spec(params: Mapping[str, Any]) -> dict[str, Any]:
+    from .hunt_collection_spec import collection_spec
+    from .hunt_rule import load_rule_set
+
     for name in ("since_days", "max_bytes", "max_file_bytes", "max_events_per_channel"):
         if params[name] < 1:
             raise TaskInputError(f"{name} must be at least 1")
