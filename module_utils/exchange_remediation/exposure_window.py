@@ -114,6 +114,9 @@ def exposure_window(family: ExploitationFamily, statuses: Mapping[str, tuple[str
     relevant = {cve: state for cve, state in states.items() if state[0] != NOT_APPLICABLE}
     if not relevant:
         return ExposureWindow(family, None, None, "not applicable to this product")
+    if collected_on <= start:
+        return ExposureWindow(family, start, collected_on, f"the campaign began on {start}, after the evidence "
+                                                           "was collected")
     still_open = sorted(cve for cve, (status, _) in relevant.items() if status != PATCHED)
     if still_open:
         status = relevant[still_open[0]][0]

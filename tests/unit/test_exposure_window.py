@@ -151,3 +151,10 @@ def test_exchange_2010_only_the_applicable_cve_counts():
     window = exposure_window(FAMILIES["ProxyLogon"], statuses, lambda _: FixDate(dt.date(2021, 3, 11), "RU32"),
                              dt.date(2013, 6, 1), dt.date(2026, 11, 25))
     assert (window.start, window.end) == (dt.date(2021, 1, 6), dt.date(2021, 3, 11))
+
+
+def test_campaign_that_began_after_collection_says_so():
+    window = exposure_window(FAMILIES["ProxyShell"], {}, lambda _: FixDate(None, "?"), dt.date(2019, 5, 14),
+                             dt.date(2021, 3, 9))
+    assert not window.exposed
+    assert window.basis == "the campaign began on 2021-08-05, after the evidence was collected"
