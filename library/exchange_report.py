@@ -41,6 +41,26 @@ options:
     elements: str
     choices: [html, markdown, junit]
     default: [html, markdown, junit]
+  plan_file:
+    description:
+      - C(plan.json) (schema 1) of a remediation run. When given, every host of the report gets a
+        C(remediation) object (state, reason, wave, before, after, target, failed step, setup log,
+        whether maintenance mode was exited, steps) and the report a top-level C(remediation)
+        (waves, AD preparation, counts, whether the rollout stopped and which server stopped it);
+        the HTML, Markdown, JUnit and table outputs show them.
+      - Without it the reports are those of an assessment, unchanged.
+    type: path
+  before_file:
+    description:
+      - Assessment file (as O(assessment_file)) taken before remediation; each server's C(before) build
+        comes from it. Without it, from the plan's record of the server. Needs O(plan_file).
+    type: path
+  outcomes_dir:
+    description:
+      - Folder of the apply play's C(<inventory_hostname>.json) outcome files. A missing folder means
+        no outcome (a plan-only run); a file that cannot be read or parsed shows its server as
+        C(skipped) with the reason C(outcome file unreadable). Needs O(plan_file).
+    type: path
 author:
   - exchange-remediation maintainers
 """
@@ -49,6 +69,17 @@ EXAMPLES = r"""
 - name: Write the reports
   exchange_report:
     assessment_file: "{{ assessment.output_file }}"
+    report_dir: "{{ playbook_dir }}/../reports/20261129T101500Z"
+    schema_path: "{{ playbook_dir }}/../docs/report.schema.json"
+  delegate_to: localhost
+  run_once: true
+
+- name: Write the reports of a remediation run, before and after
+  exchange_report:
+    assessment_file: "{{ playbook_dir }}/../evidence/20261129T101500Z/assessment-after.json"
+    before_file: "{{ playbook_dir }}/../evidence/20261129T101500Z/assessment.json"
+    plan_file: "{{ playbook_dir }}/../evidence/20261129T101500Z/plan.json"
+    outcomes_dir: "{{ playbook_dir }}/../evidence/20261129T101500Z/outcomes"
     report_dir: "{{ playbook_dir }}/../reports/20261129T101500Z"
     schema_path: "{{ playbook_dir }}/../docs/report.schema.json"
   delegate_to: localhost
@@ -69,6 +100,12 @@ table:
   returned: always
   type: list
   elements: str
+remediation:
+  description: >-
+    The report's top-level C(remediation) object (waves, AD preparation, counts, rollout_stopped,
+    stopped_by).
+  returned: when plan_file is given
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402

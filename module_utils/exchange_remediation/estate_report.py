@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .remediation_summary import RemediationReport
+
 REPORT_SCHEMA = 1
 SEVERITIES = ("critical", "high", "medium", "low")
 
@@ -55,12 +57,21 @@ def summarise_report(hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
     return {**summarise(hosts), **summarise_compromise(hosts)}
 
 
-def build_report(hosts: Mapping[str, Mapping[str, Any]], generated_at: str, run: Mapping[str, Any]) -> dict[str, Any]:
+def build_report(hosts: Mapping[str, Mapping[str, Any]], generated_at: str, run: Mapping[str, Any],
+                 remediation: RemediationReport | None = None) -> dict[str, Any]:
+    """report.json; with a remediation (a plan was given) every host gets its ``remediation``
+    object and the report the estate's, and without one the report is exactly as before."""
     ordered = {name: dict(hosts[name]) for name in sorted(hosts)}
-    return {
+    report: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "generated_at": generated_at,
         "run": dict(run),
         "summary": summarise_report(ordered),
-        "hosts": ordered,
     }
+    if remediation is not None:
+        report["remediation"] = remediation.estate
+        for name, entry in ordered.items():
+            if name in remediation.hosts:
+                entry["remediation"] = remediation.hosts[name]
+    report["hosts"] = ordered
+    return report

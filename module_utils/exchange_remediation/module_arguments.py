@@ -34,4 +34,8 @@ REPORT_ARGUMENTS: dict[str, Any] = {
     "run": {"type": "dict", "default": {}},
     "formats": {"type": "list", "elements": "str", "choices": ["html", "markdown", "junit"],
                 "default": ["html", "markdown", "junit"]},
+    # The remediation run's files (remediate.yml); all absent = an assessment report.
+    "before_file": {"type": "path"},
+    "plan_file": {"type": "path"},
+    "outcomes_dir": {"type": "path"},
 }

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .estate_assessment import assess_estate, read_assessment, write_assessment
-from .report_files import write_reports
+from .report_files import ReportInputError, read_remediation, write_reports
 
 
 class TaskInputError(ValueError):
@@ -53,10 +53,20 @@ def run_report(params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
         hosts = read_assessment(params["assessment_file"])
     except (OSError, ValueError) as exc:
         raise TaskInputError(f"cannot read the assessment {params['assessment_file']}: {exc}") from exc
+    remediation = None
+    if params.get("plan_file"):
+        try:
+            remediation = read_remediation(hosts, params["plan_file"], params.get("before_file") or None,
+                                           params.get("outcomes_dir") or None)
+        except ReportInputError as exc:
+            raise TaskInputError(str(exc)) from exc
+    elif params.get("before_file") or params.get("outcomes_dir"):
+        # Outcomes and a before assessment only mean something against the plan they carried out.
+        raise TaskInputError("before_file and outcomes_dir need plan_file (the plan.json of the same run)")
     generated_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     try:
         written = write_reports(hosts, params["run"], generated_at, params["report_dir"], params["schema_path"],
-                                params["formats"], write=not check_mode)
+                                params["formats"], write=not check_mode, remediation=remediation)
     except ImportError as exc:
         raise TaskInputError(f"a Python package the reports need is missing ({exc.name}); run make setup") from exc
     except OSError as exc:
@@ -64,8 +74,11 @@ def run_report(params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
     except ValueError as exc:
         raise TaskInputError(str(exc)) from exc
     # Writing reports is output of the run on the controller, not a change to a managed server.
-    return {"changed": False, "files": written.files, "report_dir": params["report_dir"],
-            "summary": written.report["summary"], "table": written.table}
+    result = {"changed": False, "files": written.files, "report_dir": params["report_dir"],
+              "summary": written.report["summary"], "table": written.table}
+    if remediation is not None:
+        result["remediation"] = remediation.estate
+    return result
 
 
 def run_hunt(params: Mapping[str, Any], progress: Callable[[str], None] | None = None) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""Write a run's reports (report.json, report.html, summary.md, junit.xml) to a folder."""
+"""Write a run's reports (report.json, report.html, summary.md, junit.xml) to a folder, and read
+the remediation run's files the reports show (plan.json, outcomes/<host>.json, the assessment
+taken before patching)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .estate_assessment import read_assessment
 from .estate_report import build_report
+from .remediation_summary import RemediationReport, UnreadableOutcome, check_plan, summarise_remediation
 from .report_html import render_html
 from .report_junit import render_junit
 from .report_markdown import render_markdown
@@ -25,6 +29,10 @@ OPTIONAL_FORMATS = tuple(RENDERERS)
 
 class ReportSchemaError(ValueError):
     """report.json does not satisfy its schema; nothing was written."""
+
+
+class ReportInputError(ValueError):
+    """A file the report reads cannot be used; the message names it and says why."""
 
 
 @dataclass
@@ -67,10 +75,66 @@ def load_schema_validator(schema_path: str) -> Callable[[dict[str, Any]], None]:
     return validate
 
 
+def _problem(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+def read_plan(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return check_plan(json.load(handle))
+    except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError and PlanError are ValueErrors
+        raise ReportInputError(f"cannot read the plan {path}: {_problem(exc)}") from exc
+
+
+def read_before(path: str) -> dict[str, dict[str, Any]]:
+    try:
+        return read_assessment(path)
+    except (OSError, ValueError) as exc:
+        raise ReportInputError(f"cannot read the assessment taken before remediation {path}: {_problem(exc)}") from exc
+
+
+def read_outcomes(folder: str) -> dict[str, dict[str, Any] | UnreadableOutcome]:
+    """Every outcomes/<host>.json, by host. A missing folder means no server was touched yet (a
+    plan-only run); a file that cannot be read or parsed is kept as UnreadableOutcome, so its
+    server is reported with the reason instead of disappearing from the report."""
+    if not os.path.exists(folder):
+        return {}
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise ReportInputError(f"cannot read the outcomes folder {folder}: {_problem(exc)}") from exc
+    outcomes: dict[str, dict[str, Any] | UnreadableOutcome] = {}
+    for name in names:
+        # Dot files are editor or atomic-write leftovers, not outcomes.
+        if name.startswith(".") or not name.endswith(".json"):
+            continue
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as handle:
+                outcomes[name[: -len(".json")]] = json.load(handle)
+        except (OSError, ValueError) as exc:
+            outcomes[name[: -len(".json")]] = UnreadableOutcome(f"{name}: {_problem(exc)}")
+    return outcomes
+
+
+def read_remediation(hosts: Mapping[str, Mapping[str, Any]], plan_file: str, before_file: str | None = None,
+                     outcomes_dir: str | None = None) -> RemediationReport:
+    """The report's remediation from the run's files; ReportInputError names a file that cannot be used."""
+    plan = read_plan(plan_file)
+    before = read_before(before_file) if before_file else None
+    outcomes = read_outcomes(outcomes_dir) if outcomes_dir else {}
+    return summarise_remediation(hosts, plan, before, outcomes)
+
+
 def write_reports(hosts: Mapping[str, Mapping[str, Any]], run: Mapping[str, Any], generated_at: str,
                   report_dir: str, schema_path: str, formats: Sequence[str] = OPTIONAL_FORMATS,
-                  write: bool = True) -> WrittenReports:
-    report = build_report(hosts, generated_at, run)
+                  write: bool = True, remediation: RemediationReport | None = None) -> WrittenReports:
+    report = build_report(hosts, generated_at, run, remediation)
     pending: dict[str, int] = {}
     if write:
         os.makedirs(report_dir, exist_ok=True)

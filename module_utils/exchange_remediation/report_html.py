@@ -19,29 +19,41 @@ from .report_table import (
     ATTEMPT_NOTE,
     HUNT_STATUS_TEXT,
     NOT_ASSESSED,
+    REMEDIATION_STATE_TEXT,
+    ad_preparation_facts,
+    ad_preparation_reasons,
     as_dict,
     as_list,
+    change_text,
     clean_text,
     compromise_reasons,
     compromised_of,
+    count_text,
     coverage_text,
     cve_statuses,
     cves_of,
     estate_counts,
     evidence_text,
     findings_text,
+    host_remediation,
     hunt_of,
     hunt_status,
     indicators_of,
     is_attempt,
+    minutes_text,
     next_step_text,
     open_cves_text,
     percent_text,
+    remediation_counts,
+    remediation_of,
+    remediation_state,
+    rollout_text,
     severity_of,
     sorted_hosts,
     status_of,
     su_text,
     vulnerable_of,
+    wave_of,
     where_text,
     yes_no,
 )
@@ -89,6 +101,15 @@ pre.evidence { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f6
   tr, .indicator, dl.facts { break-inside: avoid; }
   a { color: inherit; text-decoration: none; }
 }
+"""
+
+# Added only to a report with a plan, so that an assessment's page stays as it was.
+_REMEDIATION_CSS = """
+.rs-patched, .rs-up_to_date { background: #cdeccf; }
+.rs-failed, .rs-refused { background: #f8c9cf; }
+.rs-skipped, .rs-blocked, .rs-unknown { background: #ffe2b3; }
+.rs-planned { background: #fff3b0; }
+.rs-not_planned { background: #e6e6e6; }
 """
 
 # Worst first, so the CVEs that need action lead each table.
@@ -358,6 +379,122 @@ def _next_step(host: dict[str, Any]) -> str:
     return f"<h3>Next step</h3><p>{_e(next_step_text(host))}</p>{extra}"
 
 
+def _state_badge(remediation: dict[str, Any]) -> str:
+    state = remediation_state(remediation)
+    return f'<span class="badge rs-{state}">{REMEDIATION_STATE_TEXT.get(state, "unknown")}</span>'
+
+
+def _remediation_counts(report: dict[str, Any], remediation: dict[str, Any]) -> str:
+    counts = remediation_counts(report)
+    summary = as_dict(remediation.get("summary"))
+    cells = [(text.capitalize(), str(counts[state]), f"rs-{state}" if counts[state] else "")
+             for state, text in REMEDIATION_STATE_TEXT.items()]
+    cells += [("Modelled window", html.escape(minutes_text(summary.get("modelled_window_minutes"))), ""),
+              ("One server at a time", html.escape(minutes_text(summary.get("serial_window_minutes"))), "")]
+    head = "".join(f"<th>{label}</th>" for label, _, _ in cells)
+    body = "".join(f'<td class="num {css}">{value}</td>' for _, value, css in cells)
+    return f"<table><tr>{head}</tr><tr>{body}</tr></table>"
+
+
+def _wave_table(remediation: dict[str, Any], hosts: list[tuple[str, dict[str, Any]]]) -> str:
+    waves = [as_list(wave) for wave in as_list(remediation.get("waves"))]
+    if not waves:
+        return "<h3>Waves</h3><p>No server to patch.</p>"
+    minutes = as_list(remediation.get("wave_minutes"))
+    anchors = {name: (index, host) for index, (name, host) in enumerate(hosts, start=1)}
+    rows = []
+    for number, wave in enumerate(waves, start=1):
+        servers = []
+        for server in wave:
+            if isinstance(server, str) and server in anchors:
+                index, host = anchors[server]
+                badge = f" {_state_badge(host_remediation(host))}" if isinstance(host.get("remediation"), dict) else ""
+                servers.append(f'<a href="#host-{index}">{_e(server)}</a>{badge}')
+            else:
+                servers.append(_e(server))
+        wave_minutes = minutes[number - 1] if number <= len(minutes) else None
+        rows.append(f'<tr><td class="num">{number}</td><td>{", ".join(servers)}</td>'
+                    f'<td class="num">{count_text(wave_minutes)}</td></tr>')
+    head = "<tr><th>Wave</th><th>Servers</th><th>Modelled minutes</th></tr>"
+    return f"<h3>Waves</h3><table>{head}{''.join(rows)}</table>"
+
+
+def _ad_preparation(remediation: dict[str, Any]) -> str:
+    facts = "".join(f"<dt>{html.escape(label)}</dt><dd>{html.escape(text)}</dd>"
+                    for label, text in ad_preparation_facts(remediation))
+    reasons = "".join(f"<li>{html.escape(reason)}</li>" for reason in ad_preparation_reasons(remediation))
+    return (f'<h3>Active Directory preparation</h3><dl class="facts">{facts}</dl>'
+            + (f'<ul class="reasons">{reasons}</ul>' if reasons else ""))
+
+
+def _remediation_rows(hosts: list[tuple[str, dict[str, Any]]]) -> str:
+    rows = []
+    for index, (name, host) in enumerate(hosts, start=1):
+        if not isinstance(host.get("remediation"), dict):
+            continue
+        remediation = host_remediation(host)
+        wave = wave_of(remediation)
+        rows.append(
+            f'<tr><td><a href="#host-{index}">{_e(name)}</a></td><td>{_state_badge(remediation)}</td>'
+            f'<td class="num">{wave if wave is not None else "—"}</td>'
+            f"<td>{html.escape(change_text(remediation))}</td>"
+            f"<td>{_remediation_problem(remediation)}</td></tr>"
+        )
+    head = "<tr><th>Host</th><th>State</th><th>Wave</th><th>Before → after</th><th>Reason</th></tr>"
+    return f"<h3>Servers</h3><table>{head}{''.join(rows)}</table>"
+
+
+def _remediation_problem(remediation: dict[str, Any]) -> str:
+    parts = []
+    if remediation.get("reason"):
+        parts.append(_e(remediation.get("reason")))
+    if remediation.get("failed_step"):
+        parts.append(f"failed step: <code>{_e(remediation.get('failed_step'))}</code>")
+    if remediation.get("setup_log"):
+        parts.append(f"setup log: <code>{_e(remediation.get('setup_log'))}</code>")
+    if remediation.get("maintenance_exited") is False:
+        parts.append("<strong>left in maintenance mode</strong>")
+    return "; ".join(parts)
+
+
+def _remediation_section(report: dict[str, Any], hosts: list[tuple[str, dict[str, Any]]]) -> str:
+    """Near the top of a remediation run's page: counts, why the rollout stopped, waves, AD
+    preparation and each server's before and after."""
+    remediation = remediation_of(report)
+    if remediation is None:
+        return ""
+    stopped = rollout_text(report)
+    banner = ""
+    if stopped:
+        banner = f'<p class="banner"><strong>{html.escape(stopped[:1].upper() + stopped[1:])}.</strong></p>'
+    generated = remediation.get("plan_generated_at")
+    meta = f'<p class="meta">Plan generated at {_e(generated)}</p>' if generated else ""
+    return (f'<section id="remediation"><h2>Remediation</h2>{meta}{banner}'
+            f"{_remediation_counts(report, remediation)}{_wave_table(remediation, hosts)}"
+            f"{_ad_preparation(remediation)}{_remediation_rows(hosts)}</section>")
+
+
+def _host_remediation(host: dict[str, Any]) -> str:
+    """A server's remediation: state, wave, before -> after, and why it failed or was held back."""
+    if not isinstance(host.get("remediation"), dict):
+        return ""
+    remediation = host_remediation(host)
+    wave = wave_of(remediation)
+    facts = [
+        ("Before → after", html.escape(change_text(remediation))),
+        ("Reason", _e(remediation.get("reason"), "")),
+        ("Failed step", _e(remediation.get("failed_step"), "")),
+        ("Setup log", f"<code>{_e(remediation.get('setup_log'))}</code>" if remediation.get("setup_log") else ""),
+        ("Maintenance mode exited", yes_no(remediation.get("maintenance_exited"))
+         if isinstance(remediation.get("maintenance_exited"), bool) else ""),
+        ("Steps", _e(", ".join(clean_text(step) for step in as_list(remediation.get("steps"))), "")),
+    ]
+    items = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in facts if value)
+    return (f"<h3>Remediation</h3><p>{_state_badge(remediation)}"
+            f"{f' · wave {wave}' if wave is not None else ''}</p>"
+            f'<dl class="facts">{items}</dl>')
+
+
 def _host_section(index: int, name: str, host: dict[str, Any]) -> str:
     status = status_of(host)
     vulnerable = yes_no(vulnerable_of(host))
@@ -375,7 +512,7 @@ def _host_section(index: int, name: str, host: dict[str, Any]) -> str:
         f'<p>Vulnerable: <span class="badge v-{vulnerable}">{vulnerable}</span> · '
         f'Compromised: <span class="badge c-{compromised}">{compromised}</span> · '
         f"Open CVEs: {html.escape(open_cves_text(host))}</p>"
-        f"{_facts(host)}{_next_step(host)}{_compromise(host)}{_warnings(host)}{_cve_table(host)}"
+        f"{_facts(host)}{_host_remediation(host)}{_next_step(host)}{_compromise(host)}{_warnings(host)}{_cve_table(host)}"
         "</section>"
     )
 
@@ -397,13 +534,14 @@ def render_html(report: dict[str, Any]) -> str:
     report = as_dict(report)
     hosts = sorted_hosts(report)
     sections = "".join(_host_section(index, name, host) for index, (name, host) in enumerate(hosts, start=1))
+    css = _CSS + (_REMEDIATION_CSS if remediation_of(report) is not None else "")
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>Exchange assessment — {_e(report.get('generated_at'))}</title>"
-        f"<style>{_CSS}</style></head><body>"
+        f"<style>{css}</style></head><body>"
         f"<header><h1>Exchange assessment</h1>{_run_line(report)}</header>"
-        f"{_summary_section(report)}{_servers_table(hosts)}{sections}"
+        f"{_remediation_section(report, hosts)}{_summary_section(report)}{_servers_table(hosts)}{sections}"
         "</body></html>\n"
     )

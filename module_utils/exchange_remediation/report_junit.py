@@ -6,6 +6,10 @@ looked at (DESIGN.md: never "clean" by default). "compromised" fails when the hu
 (the message names the critical and high findings) and when it says unknown (the message
 gives the first reason); its text lists every finding with its evidence.
 
+A report with a plan adds a "remediation" testsuite, one testcase per host: failed or refused
+fails with the reason (so does a server left in maintenance mode), patched and up to date pass,
+blocked, planned, skipped and not planned are skipped with the reason.
+
 Pure: stdlib only. Every value is escaped by xml.sax.saxutils, so markup in log lines stays
 text; characters that XML 1.0 cannot carry at all are stripped beforehand.
 """
@@ -22,6 +26,7 @@ from .report_table import (
     NOT_ASSESSED,
     SERIOUS,
     as_dict,
+    change_text,
     clean_text,
     compromise_reasons,
     compromised_of,
@@ -31,12 +36,17 @@ from .report_table import (
     evidence_text,
     finding_counts,
     findings_text,
+    host_remediation,
     hunt_status,
     indicators_of,
     is_attempt,
+    remediation_of,
+    remediation_state,
+    remediation_state_text,
     severity_of,
     sorted_hosts,
     status_of,
+    wave_of,
     where_text,
 )
 
@@ -163,6 +173,40 @@ def _compromised(host: dict[str, Any]) -> Check:
     return Check("compromised", output=output)
 
 
+REMEDIATION_SUITE = "remediation"
+
+
+def remediation_check(name: str, remediation: dict[str, Any]) -> Check:
+    """The remediation testcase of one host (named after it)."""
+    state = remediation_state(remediation)
+    reason = xml_text(remediation.get("reason"))
+    wave = wave_of(remediation)
+    lines = [f"state: {remediation_state_text(remediation)}" + (f", wave {wave}" if wave is not None else ""),
+             xml_text(change_text(remediation))]
+    for label, key in (("reason", "reason"), ("failed step", "failed_step"), ("setup log", "setup_log")):
+        if remediation.get(key):
+            lines.append(f"{label}: {xml_text(remediation.get(key))}")
+    exited = remediation.get("maintenance_exited")
+    if isinstance(exited, bool):
+        lines.append("maintenance mode exited" if exited else "LEFT IN MAINTENANCE MODE")
+    output = "\n".join(lines)
+    testcase = xml_text(name, "?")
+    if state in ("failed", "refused"):
+        message = f"{state}: {reason or 'no reason given'}"
+        if remediation.get("failed_step"):
+            message += f" (step {xml_text(remediation.get('failed_step'))})"
+        return Check(testcase, "failure", message, output)
+    if exited is False:
+        # Patched or not, a server still in maintenance mode carries no load: someone must act.
+        return Check(testcase, "failure", f"{remediation_state_text(remediation)} but left in maintenance mode", output)
+    if state in ("patched", "up_to_date"):
+        return Check(testcase, output=output)
+    if state == "unknown":
+        return Check(testcase, "failure", "remediation state unknown", output)
+    return Check(testcase, "skipped", f"{remediation_state_text(remediation)}: {reason}" if reason
+                 else remediation_state_text(remediation))
+
+
 def host_checks(host: dict[str, Any]) -> list[Check]:
     """All checks of one host, in the order CI shows them."""
     checks = [_collect(host), _build_known(host), _supported(host)]
@@ -189,8 +233,7 @@ def _testcase(classname: str, check: Check) -> str:
             f"{escape(check.output or check.message)}</{check.kind}></testcase>")
 
 
-def _suite(name: str, host: dict[str, Any], timestamp: str) -> tuple[list[str], dict[str, int]]:
-    checks = host_checks(host)
+def _suite(name: str, checks: list[Check], timestamp: str) -> tuple[list[str], dict[str, int]]:
     counts = {kind: sum(1 for c in checks if c.kind == kind) for kind in ("failure", "error", "skipped")}
     counts["tests"] = len(checks)
     classname = xml_text(name, "?")
@@ -206,8 +249,13 @@ def render_junit(report: dict[str, Any]) -> str:
     timestamp = xml_text(report.get("generated_at"))
     totals = {"tests": 0, "failure": 0, "error": 0, "skipped": 0}
     body: list[str] = []
-    for name, host in sorted_hosts(report):
-        lines, counts = _suite(name, host, timestamp)
+    suites = [(name, host_checks(host)) for name, host in sorted_hosts(report)]
+    if remediation_of(report) is not None:
+        suites.append((REMEDIATION_SUITE, [remediation_check(name, host_remediation(host))
+                                           for name, host in sorted_hosts(report)
+                                           if isinstance(host.get("remediation"), dict)]))
+    for name, checks in suites:
+        lines, counts = _suite(name, checks, timestamp)
         body.extend(lines)
         for key in totals:
             totals[key] += counts[key]

@@ -19,29 +19,41 @@ from .report_table import (
     ATTEMPT_NOTE,
     HUNT_STATUS_TEXT,
     NOT_ASSESSED,
+    REMEDIATION_STATE_TEXT,
+    ad_preparation_facts,
+    ad_preparation_reasons,
     as_dict,
     as_list,
+    change_text,
     clean_text,
     compromise_reasons,
     compromised_of,
+    count_text,
     coverage_text,
     cve_statuses,
     cves_of,
     estate_counts,
     evidence_text,
     findings_text,
+    host_remediation,
     hunt_of,
     hunt_status,
     indicators_of,
     is_attempt,
+    minutes_text,
     next_step_text,
     open_cves_text,
     percent_text,
+    remediation_counts,
+    remediation_of,
+    remediation_state_text,
+    rollout_text,
     severity_of,
     sorted_hosts,
     status_of,
     su_text,
     vulnerable_of,
+    wave_of,
     where_text,
     yes_no,
 )
@@ -285,6 +297,96 @@ def _compromise(host: dict[str, Any]) -> list[str]:
     return lines + _exposure(hunt) + _sources(hunt) + _findings(host)
 
 
+def _remediation_problem(remediation: dict[str, Any]) -> str:
+    parts = []
+    if remediation.get("reason"):
+        parts.append(escape_md(remediation.get("reason")))
+    if remediation.get("failed_step"):
+        parts.append(f"failed step: {escape_md(remediation.get('failed_step'))}")
+    if remediation.get("setup_log"):
+        parts.append(f"setup log: {escape_md(remediation.get('setup_log'))}")
+    if remediation.get("maintenance_exited") is False:
+        parts.append("**left in maintenance mode**")
+    return "; ".join(parts)
+
+
+def _waves(remediation: dict[str, Any], hosts: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    waves = [as_list(wave) for wave in as_list(remediation.get("waves"))]
+    if not waves:
+        return ["### Waves", "", "No server to patch.", ""]
+    minutes = as_list(remediation.get("wave_minutes"))
+    by_name = dict(hosts)
+    rows = []
+    for number, wave in enumerate(waves, start=1):
+        servers = []
+        for server in wave:
+            host = by_name.get(server) if isinstance(server, str) else None
+            state = (f" ({remediation_state_text(host_remediation(host))})"
+                     if host is not None and isinstance(host.get("remediation"), dict) else "")
+            servers.append(escape_md(server) + state)
+        wave_minutes = minutes[number - 1] if number <= len(minutes) else None
+        rows.append([str(number), ", ".join(servers), count_text(wave_minutes)])
+    return ["### Waves", "", *_table(["Wave", "Servers", "Modelled minutes"], rows, (0, 2)), ""]
+
+
+def _remediation(report: dict[str, Any], hosts: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """A remediation run's overview: counts, why the rollout stopped, waves, AD preparation and
+    each server's before and after."""
+    remediation = remediation_of(report)
+    if remediation is None:
+        return []
+    lines = ["## Remediation", ""]
+    if remediation.get("plan_generated_at"):
+        lines += [f"Plan generated at {escape_md(remediation.get('plan_generated_at'))}", ""]
+    stopped = rollout_text(report)
+    if stopped:
+        lines += [f"**{escape_md(stopped[:1].upper() + stopped[1:])}.**", ""]
+    counts = remediation_counts(report)
+    summary = as_dict(remediation.get("summary"))
+    titles = [text.capitalize() for text in REMEDIATION_STATE_TEXT.values()] + ["Modelled window",
+                                                                               "One server at a time"]
+    row = [str(counts[state]) for state in REMEDIATION_STATE_TEXT]
+    row += [escape_md(minutes_text(summary.get("modelled_window_minutes"))),
+            escape_md(minutes_text(summary.get("serial_window_minutes")))]
+    lines += [*_table(titles, [row], tuple(range(len(titles)))), ""]
+    lines += _waves(remediation, hosts)
+    lines += ["### Active Directory preparation", ""]
+    lines += [f"- {label}: {escape_md(text)}" for label, text in ad_preparation_facts(remediation)]
+    reasons = ad_preparation_reasons(remediation)
+    if reasons:
+        lines += ["- Reasons:", *(f"  - {escape_md(reason)}" for reason in reasons)]
+    lines.append("")
+    rows = []
+    for name, host in hosts:
+        if not isinstance(host.get("remediation"), dict):
+            continue
+        entry = host_remediation(host)
+        wave = wave_of(entry)
+        rows.append([escape_md(name), remediation_state_text(entry), str(wave) if wave is not None else "—",
+                     escape_md(change_text(entry)), _remediation_problem(entry)])
+    lines += ["### Remediation by server", "",
+              *_table(["Host", "State", "Wave", "Before → after", "Reason"], rows, (2,)), ""]
+    return lines
+
+
+def _host_remediation(host: dict[str, Any]) -> list[str]:
+    if not isinstance(host.get("remediation"), dict):
+        return []
+    entry = host_remediation(host)
+    wave = wave_of(entry)
+    head = f"State: **{remediation_state_text(entry)}**" + (f" · Wave: {wave}" if wave is not None else "")
+    lines = ["### Remediation", "", head, "", f"- Before → after: {escape_md(change_text(entry))}"]
+    for label, key in (("Reason", "reason"), ("Failed step", "failed_step"), ("Setup log", "setup_log")):
+        if entry.get(key):
+            lines.append(f"- {label}: {escape_md(entry.get(key))}")
+    if isinstance(entry.get("maintenance_exited"), bool):
+        lines.append(f"- Maintenance mode exited: {yes_no(entry.get('maintenance_exited'))}")
+    steps = ", ".join(clean_text(step) for step in as_list(entry.get("steps")))
+    if steps:
+        lines.append(f"- Steps: {escape_md(steps)}")
+    return [*lines, ""]
+
+
 def _host(name: str, host: dict[str, Any]) -> list[str]:
     lines = [f"## {escape_md(name)}", ""]
     if status_of(host) != "ok":
@@ -295,8 +397,9 @@ def _host(name: str, host: dict[str, Any]) -> list[str]:
         f"Compromised: {compromised_of(host)} · Open CVEs: {escape_md(open_cves_text(host))}",
         "",
     ]
-    # What to do and whether it was breached come before the long CVE list.
+    # What was done, what to do and whether it was breached come before the long CVE list.
     lines += _facts(host)
+    lines += _host_remediation(host)
     lines += ["### Next step", "", escape_md(next_step_text(host)), ""]
     lines += _compromise(host) + _warnings(host) + _cves(host)
     return lines
@@ -315,11 +418,12 @@ def _run_line(report: dict[str, Any]) -> str:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    """summary.md: run line, estate counts, server table, then one section per host."""
+    """summary.md: run line, the remediation (with a plan), estate counts, server table, then one
+    section per host."""
     report = as_dict(report)
     hosts = sorted_hosts(report)
     lines = ["# Exchange assessment", "", _run_line(report), ""]
-    lines += _summary(report) + _servers(hosts)
+    lines += _remediation(report, hosts) + _summary(report) + _servers(hosts)
     for name, host in hosts:
         lines += _host(name, host)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -376,6 +376,161 @@ def totals_text(counts: dict[str, int]) -> str:
     )
 
 
+# --- the remediation: plan, outcomes, before and after --------------------------------------
+
+REMEDIATION_STATE_TEXT = {
+    "patched": "patched", "failed": "failed", "refused": "refused", "skipped": "skipped",
+    "up_to_date": "up to date", "planned": "planned", "blocked": "blocked", "not_planned": "not planned",
+}
+# Why each state needs a look, in the order the counts are shown: problems first.
+REMEDIATION_ORDER = ("failed", "refused", "skipped", "blocked", "planned", "patched", "up_to_date", "not_planned")
+
+
+def remediation_of(report: dict[str, Any]) -> dict[str, Any] | None:
+    """The estate's remediation object, or None for a report without a plan (nothing is shown then)."""
+    value = as_dict(report).get("remediation")
+    return value if isinstance(value, dict) else None
+
+
+def host_remediation(host: dict[str, Any]) -> dict[str, Any]:
+    return as_dict(host.get("remediation"))
+
+
+def remediation_state(remediation: dict[str, Any]) -> str:
+    """One of REMEDIATION_STATE_TEXT's keys, or "unknown" for a value a reader does not know."""
+    state = remediation.get("state")
+    return str(state) if state in REMEDIATION_STATE_TEXT else "unknown"
+
+
+def remediation_state_text(remediation: dict[str, Any]) -> str:
+    return REMEDIATION_STATE_TEXT.get(remediation_state(remediation), "unknown")
+
+
+def wave_of(remediation: dict[str, Any]) -> int | None:
+    wave = remediation.get("wave")
+    return wave if isinstance(wave, int) and not isinstance(wave, bool) else None
+
+
+def version_text(version: object) -> str:
+    """CU, SU and build in one cleaned phrase: "CU19 no SU (15.1.2176.2)"."""
+    version = as_dict(version)
+    if not any(version.get(key) for key in ("cu", "su", "build")):
+        return "unknown"
+    # su null beside a known build means no SU is installed (report.json's exchange.su rule).
+    su = clean_text(version.get("su"), "no SU" if version.get("build") else "SU unknown")
+    return f"{clean_text(version.get('cu'), 'CU unknown')} {su} ({clean_text(version.get('build'), 'build unknown')})"
+
+
+def change_text(remediation: dict[str, Any]) -> str:
+    """Before -> after of a patched server (with the target when it was not reached), before ->
+    target of one still to patch, or just the build."""
+    before = as_dict(remediation.get("before"))
+    after = remediation.get("after")
+    target = as_dict(remediation.get("target"))
+    if isinstance(after, dict):
+        text = f"{version_text(before)} → {version_text(after)}"
+        if target.get("build") and target.get("build") != after.get("build"):
+            text += f" (target {version_text(target)})"
+        return text
+    state = remediation_state(remediation)
+    if target.get("build") and target.get("build") != before.get("build") and state not in ("up_to_date",
+                                                                                               "not_planned"):
+        return f"{version_text(before)} → target {version_text(target)}"
+    return version_text(before)
+
+
+def patch_cell(remediation: dict[str, Any]) -> str:
+    """The terminal table's short form: "CU19→CU23 Aug26SU", "failed: cu", "planned w1", "blocked"."""
+    state = remediation_state(remediation)
+    if state == "patched" and isinstance(remediation.get("after"), dict):
+        before, after = as_dict(remediation.get("before")), as_dict(remediation.get("after"))
+        su_after = clean_text(after.get("su"), "no SU")
+        if before.get("cu") != after.get("cu"):
+            return f"{clean_text(before.get('cu'), '?')}→{clean_text(after.get('cu'), '?')} {su_after}"
+        return f"{clean_text(after.get('cu'), '?')} {clean_text(before.get('su'), 'no SU')}→{su_after}"
+    if state == "failed" and remediation.get("failed_step"):
+        return f"failed: {clean_text(remediation.get('failed_step'))}"
+    if state == "planned" and wave_of(remediation) is not None:
+        return f"planned w{wave_of(remediation)}"
+    return REMEDIATION_STATE_TEXT.get(state, "unknown")
+
+
+def remediation_counts(report: dict[str, Any]) -> dict[str, int]:
+    """Servers by remediation state, recomputed from the hosts so that they match the rows shown."""
+    counts = dict.fromkeys((*REMEDIATION_STATE_TEXT, "unknown"), 0)
+    for _, host in sorted_hosts(report):
+        if isinstance(host.get("remediation"), dict):
+            counts[remediation_state(host_remediation(host))] += 1
+    return counts
+
+
+def remediation_counts_text(counts: dict[str, int]) -> str:
+    parts = [f"{counts[state]} {REMEDIATION_STATE_TEXT[state]}" for state in REMEDIATION_ORDER if counts.get(state)]
+    if counts.get("unknown"):
+        parts.append(f"{counts['unknown']} unknown")
+    return ", ".join(parts) or "no servers"
+
+
+def minutes_text(value: object) -> str:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return "—"
+    hours, minutes = divmod(value, 60)
+    return f"{value} min ({hours} h {minutes:02d})" if hours else f"{value} min"
+
+
+def count_text(value: object) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else "—"
+
+
+def rollout_text(report: dict[str, Any]) -> str | None:
+    """Why later waves were not run, in one cleaned sentence; None when the rollout did not stop."""
+    remediation = remediation_of(report) or {}
+    if remediation.get("rollout_stopped") is not True:
+        return None
+    stopper = remediation.get("stopped_by")
+    hosts = as_dict(as_dict(report).get("hosts"))
+    state = remediation_state(host_remediation(as_dict(hosts.get(stopper)))) if isinstance(stopper, str) else ""
+    what = "was refused" if state == "refused" else "failed"
+    return f"rollout stopped: {clean_text(stopper, 'a server')} {what}; the servers of later waves were skipped"
+
+
+def remediation_problem_text(remediation: dict[str, Any]) -> str:
+    """Reason, failed step, setup log and a server left in maintenance, cleaned, in one line."""
+    # Short and actionable first: a long reason must not push the setup log off a terminal line.
+    parts = []
+    if remediation.get("maintenance_exited") is False:
+        parts.append("LEFT IN MAINTENANCE MODE")
+    if remediation.get("failed_step"):
+        parts.append(f"failed step: {clean_text(remediation.get('failed_step'))}")
+    if remediation.get("setup_log"):
+        parts.append(f"setup log: {clean_text(remediation.get('setup_log'))}")
+    if remediation.get("reason"):
+        parts.append(clean_text(remediation.get("reason")))
+    return "; ".join(parts)
+
+
+def ad_preparation_facts(remediation: dict[str, Any]) -> list[tuple[str, str]]:
+    """The plan's Active Directory preparation as (label, cleaned text) pairs."""
+    ad = remediation.get("ad_preparation")
+    if not isinstance(ad, dict):
+        return [("Needed", "unknown (the plan has no AD preparation)")]
+    target = as_dict(ad.get("target"))
+    facts = [("Needed", yes_no(ad.get("needed")))]
+    steps = ", ".join(clean_text(step) for step in as_list(ad.get("steps")))
+    if steps:
+        facts.append(("Steps", steps))
+    if target:
+        facts.append(("Target", f"{clean_text(target.get('product'), '')} {clean_text(target.get('cu'), '')}".strip()))
+    for label, key in (("Media", "media"), ("License switch", "license_switch")):
+        if ad.get(key):
+            facts.append((label, clean_text(ad.get(key))))
+    return facts
+
+
+def ad_preparation_reasons(remediation: dict[str, Any]) -> list[str]:
+    return [clean_text(reason) for reason in as_list(as_dict(remediation.get("ad_preparation")).get("reasons"))]
+
+
 # --- fixed-width layout -------------------------------------------------------------------
 
 # (title, maximum width). Widths keep a row within ~220 columns, about a CI log's width.
@@ -392,6 +547,13 @@ _COLUMNS = (
     ("findings", 30),
     ("next step", 48),
 )
+# Shown after "build" only when the report has a plan: what the remediation did to the server.
+_PATCH_COLUMN = ("Patch", 26)
+_PATCH_AFTER = "build"
+# Failed and refused servers listed under the table with their reason and setup log; a line
+# may wrap in the terminal rather than lose the reason.
+_PROBLEMS_LISTED = 10
+_PROBLEM_WIDTH = 300
 # Below the table, the critical and high findings of each host, so that a sysadmin reading the
 # play's output sees what was found without opening the reports; the rest is in the reports.
 _FINDINGS_PER_HOST = 3
@@ -427,14 +589,21 @@ def _pad(text: str, width: int) -> str:
     return text + " " * (width - display_width(text))
 
 
-def _row(name: str, host: dict[str, Any]) -> list[str]:
+def _columns(with_patch: bool) -> list[tuple[str, int]]:
+    columns = list(_COLUMNS)
+    if with_patch:
+        columns.insert([title for title, _ in columns].index(_PATCH_AFTER) + 1, _PATCH_COLUMN)
+    return columns
+
+
+def _row(name: str, host: dict[str, Any], with_patch: bool = False) -> list[str]:
     exchange = as_dict(host.get("exchange"))
     status = status_of(host)
     if status == "ok":
         next_step = next_step_text(host)
     else:
         next_step = f"{NOT_ASSESSED}: {clean_text(host.get('error'), 'no reason given')}"
-    return [
+    row = [
         clean_text(name),
         status,
         clean_text(exchange.get("product")),
@@ -447,6 +616,32 @@ def _row(name: str, host: dict[str, Any]) -> list[str]:
         findings_text(host, short=True),
         next_step,
     ]
+    if with_patch:
+        patch = patch_cell(host_remediation(host)) if isinstance(host.get("remediation"), dict) else "—"
+        row.insert([title for title, _ in _COLUMNS].index(_PATCH_AFTER) + 1, patch)
+    return row
+
+
+def _remediation_lines(report: dict[str, Any]) -> list[str]:
+    """Under the table of a remediation run: the counts, why the rollout stopped, and each
+    failed or refused server with its reason and setup log (all cleaned)."""
+    remediation = remediation_of(report)
+    if remediation is None:
+        return []
+    window = minutes_text(as_dict(remediation.get("summary")).get("modelled_window_minutes"))
+    lines = ["", f"Remediation: {remediation_counts_text(remediation_counts(report))}; modelled window {window}"]
+    stopped = rollout_text(report)
+    if stopped:
+        lines.append(stopped[:1].upper() + stopped[1:])
+    problems = [(name, host_remediation(host)) for name, host in sorted_hosts(report)
+                if remediation_state(host_remediation(host)) in ("failed", "refused")]
+    for name, entry in problems[:_PROBLEMS_LISTED]:
+        detail = remediation_problem_text(entry)
+        line = f"  {clean_text(name)} {remediation_state(entry)}" + (f": {detail}" if detail else "")
+        lines.append(truncate(line, _PROBLEM_WIDTH))
+    if len(problems) > _PROBLEMS_LISTED:
+        lines.append(f"  … {len(problems) - _PROBLEMS_LISTED} more failed or refused server(s) in the reports")
+    return lines
 
 
 def _serious_findings(report: dict[str, Any]) -> list[str]:
@@ -469,15 +664,19 @@ def _serious_findings(report: dict[str, Any]) -> list[str]:
 
 
 def render_summary_table(report: dict[str, Any]) -> str:
-    """Fixed-width table, one row per host sorted by name, the critical and high findings,
-    then a totals line."""
-    titles = [title for title, _ in _COLUMNS]
-    rows = [[truncate(cell, limit) for cell, (_, limit) in zip(_row(name, host), _COLUMNS, strict=True)]
+    """Fixed-width table, one row per host sorted by name (with a Patch column when the report has
+    a plan), the remediation's counts and failures, the critical and high findings, then a
+    totals line."""
+    with_patch = remediation_of(report) is not None
+    columns = _columns(with_patch)
+    titles = [title for title, _ in columns]
+    rows = [[truncate(cell, limit) for cell, (_, limit) in zip(_row(name, host, with_patch), columns, strict=True)]
             for name, host in sorted_hosts(report)]
     widths = [max(display_width(cell) for cell in column) for column in zip(titles, *rows, strict=True)]
     lines = [" | ".join(_pad(cell, width) for cell, width in zip(row, widths, strict=True)).rstrip()
              for row in [titles, *rows]]
     lines.insert(1, "-+-".join("-" * width for width in widths))
+    lines += _remediation_lines(report)
     lines += _serious_findings(report)
     lines.append("")
     lines.append("Totals: " + totals_text(estate_counts(report)))

@@ -20,6 +20,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from exchange_remediation.estate_report import build_report
+from exchange_remediation.remediation_summary import summarise_remediation
+
 EXCHANGE = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\"
 HTTPPROXY_LOG = EXCHANGE + "Logging\\HttpProxy\\Ecp\\HttpProxy_2021030306-1.LOG"
 ECP_LOG = EXCHANGE + "Logging\\ECP\\Server\\ECPServer20210303-1.LOG"
@@ -376,4 +379,213 @@ def without_hunt(report: dict[str, Any]) -> dict[str, Any]:
         host.pop("hunt", None)
         host["indicators"] = []
         host["verdict"]["compromised"] = "unknown"
+    return report
+
+
+# --- a remediation run of the demo estate (remediate.yml): plan.json, outcomes, before and after ---
+#
+# Builds and KBs are the catalog's (data/exchange-builds.csv); AD levels are those of
+# reference exchange-builds.md. The estate is patched one server at a time (max_per_wave 1):
+# ex19-dag1 gets Aug26SU on CU14, ex16-legacy CU23 and Aug26SU, ex16-mitigated's CU23 setup
+# fails, so edge01 (wave 4) is skipped. remediation_refused() is the same run where ex16-legacy
+# refuses its pre-checks instead.
+
+SETUP_LOG = "C:\\ExchangeSetupLogs\\ExchangeSetup.log"
+LICENSE_OFF = "/IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF"
+DAMAGED_ERROR = ("/work/main/inventories/demo/evidence/ex-damaged/server.json is not valid JSON: "
+                 "Expecting property name enclosed in double quotes at line 16 column 8")
+
+
+def _demo_host(product: str | None, cu: str | None, su: str | None, build: str | None, dag: str | None = None,
+               site: str | None = "HQ", supported: bool = False, vulnerable: bool | None = False,
+               error: str | None = None) -> dict[str, Any]:
+    return {
+        "status": "error" if error else "ok",
+        "error": error,
+        "exchange": {"product": product, "cu": cu, "su": su, "build": build, "supported": supported if build else None,
+                     "latest": False if build else None, "dag": dag, "site": site},
+        "cves": {},
+        "indicators": [],
+        "verdict": {"vulnerable": vulnerable, "compromised": "unknown"},
+    }
+
+
+def _demo_before() -> dict[str, dict[str, Any]]:
+    return {
+        "edge01": _demo_host("Exchange Server 2019", "CU15", "Feb26SU", "15.2.1748.43", site=None),
+        "ex-damaged": _demo_host(None, None, None, None, site=None, vulnerable=None, error=DAMAGED_ERROR),
+        "ex10": _demo_host("Exchange Server 2010", "SP3 RU32", None, "14.3.513.0"),
+        "ex16-legacy": _demo_host("Exchange Server 2016", "CU19", None, "15.1.2176.2", vulnerable=True),
+        "ex16-mitigated": _demo_host("Exchange Server 2016", "CU18", None, "15.1.2106.2", site="BRANCH",
+                                     vulnerable=True),
+        "ex16-patched": _demo_host("Exchange Server 2016", "CU23", "Aug26SU", "15.1.2507.72"),
+        "ex19-dag1": _demo_host("Exchange Server 2019", "CU14", "Nov24SUv2", "15.2.1544.14", dag="DAG01",
+                                vulnerable=True),
+        "ex19-dag2": _demo_host("Exchange Server 2019", "CU14", "Aug26SU", "15.2.1544.44", dag="DAG01"),
+    }
+
+
+def demo_after() -> dict[str, dict[str, Any]]:
+    """The re-assessment: ex16-legacy and ex19-dag1 patched, everything else as before."""
+    hosts = _demo_before()
+    hosts["ex16-legacy"] = _demo_host("Exchange Server 2016", "CU23", "Aug26SU", "15.1.2507.72")
+    hosts["ex19-dag1"] = _demo_host("Exchange Server 2019", "CU14", "Aug26SU", "15.2.1544.44", dag="DAG01")
+    return hosts
+
+
+def demo_before() -> dict[str, dict[str, Any]]:
+    return _demo_before()
+
+
+def _current(host: dict[str, Any]) -> dict[str, Any]:
+    return {key: host["exchange"][key] for key in ("build", "cu", "su")}
+
+
+def _server(name: str, state: str, reasons: list[str], wave: int | None = None,
+            target: dict[str, Any] | None = None, steps: list[dict[str, Any]] | None = None,
+            minutes: int = 0) -> dict[str, Any]:
+    host = _demo_before()[name]
+    exchange = host["exchange"]
+    return {
+        "state": state, "reasons": reasons, "live": True, "hostname": name.upper(),
+        "fqdn": f"{name}.contoso.local" if host["status"] == "ok" else None,
+        "product": exchange["product"], "roles": ["Mailbox"], "edge": name == "edge01",
+        "maintenance": "edge" if name == "edge01" else ("dag" if exchange["dag"] else "standalone"),
+        "dag": exchange["dag"], "site": exchange["site"], "wave": wave, "current": _current(host),
+        "target": target, "license_switch": LICENSE_OFF if any(s["kind"] == "cu" for s in steps or []) else None,
+        "prerequisites": [], "steps": steps or [], "media": [], "modelled_minutes": minutes,
+    }
+
+
+_CU23_2016 = {"kind": "cu", "name": "CU23", "build": "15.1.2507.6", "kb": "KB5011155", "media": "2016-CU23-iso",
+              "arguments": ["/Mode:Upgrade", LICENSE_OFF]}
+_AUG26SU_2016 = {"kind": "su", "name": "Aug26SU", "build": "15.1.2507.72", "kb": "KB5121576",
+                 "media": "2016-CU23-Aug26SU-msp"}
+_TARGET_2016 = {"cu": "CU23", "cu_build": "15.1.2507.6", "cu_kb": "KB5011155", "su": "Aug26SU",
+                "build": "15.1.2507.72", "su_kb": "KB5121576"}
+
+
+def demo_plan() -> dict[str, Any]:
+    servers = {
+        "ex19-dag1": _server("ex19-dag1", "patch", [], 1, {
+            "cu": "CU14", "cu_build": "15.2.1544.4", "cu_kb": "KB5035606", "su": "Aug26SU", "build": "15.2.1544.44",
+            "su_kb": "KB5121575"}, [{"kind": "su", "name": "Aug26SU", "build": "15.2.1544.44", "kb": "KB5121575",
+                                     "media": "2019-CU14-Aug26SU-msp"}], 90),
+        "ex16-legacy": _server("ex16-legacy", "patch", [], 2, dict(_TARGET_2016), [
+            {"kind": "prerequisite", "id": "urlrewrite", "name": "IIS URL Rewrite Module 2.1",
+             "media": "urlrewrite-2.1-x64"}, dict(_CU23_2016), dict(_AUG26SU_2016)], 250),
+        "ex16-mitigated": _server("ex16-mitigated", "patch", [], 3, dict(_TARGET_2016),
+                                  [dict(_CU23_2016), dict(_AUG26SU_2016)], 250),
+        "edge01": _server("edge01", "patch", [], 4, {
+            "cu": "CU15", "cu_build": "15.2.1748.10", "cu_kb": "KB5042461", "su": "Aug26SU", "build": "15.2.1748.49",
+            "su_kb": "KB5121574"}, [{"kind": "su", "name": "Aug26SU", "build": "15.2.1748.49", "kb": "KB5121574",
+                                     "media": "2019-CU15-Aug26SU-msp"}], 60),
+        "ex-damaged": _server("ex-damaged", "blocked", [f"no facts: {DAMAGED_ERROR}"]),
+        "ex10": _server("ex10", "blocked", ["Exchange 2010 is out of support and has no automatic path: migrate"]),
+        "ex16-patched": _server("ex16-patched", "up_to_date", [], target={
+            "cu": "CU23", "cu_build": "15.1.2507.6", "cu_kb": "KB5011155", "su": "Aug26SU", "build": "15.1.2507.72",
+            "su_kb": "KB5121576"}),
+        "ex19-dag2": _server("ex19-dag2", "up_to_date", [], target={
+            "cu": "CU14", "cu_build": "15.2.1544.4", "cu_kb": "KB5035606", "su": "Aug26SU", "build": "15.2.1544.44",
+            "su_kb": "KB5121575"}),
+    }
+    waves = [{"number": number, "servers": [name], "modelled_minutes": servers[name]["modelled_minutes"]}
+             for number, name in enumerate(("ex19-dag1", "ex16-legacy", "ex16-mitigated", "edge01"), start=1)]
+    return {
+        "schema": 1,
+        "generated_at": "2026-11-29T10:00:00Z",
+        "options": {"max_per_wave": 1, "max_per_site": None, "upgrade_to_se": False, "diagnostic_data": "OFF",
+                    "hosts": sorted(servers)},
+        "ad_preparation": {
+            "needed": True, "steps": ["PrepareSchema", "PrepareAD", "PrepareAllDomains"],
+            "target": {"product": "Exchange Server 2016", "cu": "CU23"}, "media": "2016-CU23-iso",
+            "license_switch": LICENSE_OFF,
+            "reasons": ["2016 CU23 needs schema 15334, MESO 13243 and organisation 16223; ex16-legacy and "
+                        "ex16-mitigated run CU19 and CU18"],
+        },
+        "servers": servers,
+        "waves": waves,
+        "summary": {"servers": 8, "patch": 4, "up_to_date": 2, "blocked": 2, "waves": 4, "lower_bound": 4,
+                    "limited_by": "max_per_wave 1", "modelled_window_minutes": 650, "serial_window_minutes": 650,
+                    "speedup": 1.0},
+    }
+
+
+def _outcome(host: str, state: str, reason: str | None, wave: int, before: str, after: str | None,
+             failed_step: str | None = None, setup_log: str | None = None,
+             maintenance_exited: bool | None = True) -> dict[str, Any]:
+    return {"host": host, "state": state, "reason": reason, "failed_step": failed_step, "setup_log": setup_log,
+            "build_before": before, "build_after": after, "maintenance_exited": maintenance_exited, "wave": wave,
+            "started_at": "2026-11-29T10:05:00Z", "finished_at": "2026-11-29T11:10:00Z",
+            "checks": [{"name": "free_disk", "ok": True, "detail": "C: 84 GB free >= 30 GB"}]}
+
+
+CU_FAILURE = "Exchange setup exited with code 1: the CU23 Mailbox role step failed (see the setup log)"
+STOPPED_AFTER_MITIGATED = "rollout stopped after ex16-mitigated failed"
+
+
+def demo_outcomes() -> dict[str, dict[str, Any]]:
+    return {
+        "ex19-dag1": _outcome("ex19-dag1", "patched", None, 1, "15.2.1544.14", "15.2.1544.44"),
+        "ex16-legacy": _outcome("ex16-legacy", "patched", None, 2, "15.1.2176.2", "15.1.2507.72"),
+        "ex16-mitigated": _outcome("ex16-mitigated", "failed", CU_FAILURE, 3, "15.1.2106.2", "15.1.2106.2",
+                                   failed_step="cu", setup_log=SETUP_LOG),
+        "edge01": _outcome("edge01", "skipped", STOPPED_AFTER_MITIGATED, 4, "15.2.1748.43", None,
+                           maintenance_exited=None),
+    }
+
+
+REFUSAL = "pre-checks failed: a reboot is pending (PendingFileRenameOperations)"
+
+
+def refused_outcomes() -> dict[str, dict[str, Any]]:
+    """ex16-legacy refuses its pre-checks: it is never touched and the later waves are skipped."""
+    outcomes = demo_outcomes()
+    outcomes["ex16-legacy"] = _outcome("ex16-legacy", "refused", REFUSAL, 2, "15.1.2176.2", None,
+                                       failed_step="precheck", maintenance_exited=None)
+    for name in ("ex16-mitigated", "edge01"):
+        outcomes[name] = _outcome(name, "skipped", "rollout stopped after ex16-legacy failed",
+                                  outcomes[name]["wave"], outcomes[name]["build_before"], None,
+                                  maintenance_exited=None)
+    return outcomes
+
+
+def assessment_after(outcomes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The re-assessment of a run: the patched servers at their new build, the rest as before."""
+    after, patched = demo_before(), demo_after()
+    for name, outcome in outcomes.items():
+        if isinstance(outcome, dict) and outcome.get("state") == "patched" and name in patched:
+            after[name] = patched[name]
+    return after
+
+
+def remediation_report(outcomes: dict[str, Any] | None = None, before: bool = True) -> dict[str, Any]:
+    """report.json of the remediation run (demo_outcomes unless outcomes are given)."""
+    outcomes = demo_outcomes() if outcomes is None else outcomes
+    after = assessment_after(outcomes)
+    remediation = summarise_remediation(after, demo_plan(), demo_before() if before else None, outcomes)
+    return build_report(after, "2026-11-29T12:00:00Z", {"playbook": "playbooks/remediate.yml"}, remediation)
+
+
+# What an outcome file written from a compromised server's output could carry in its free text.
+HOSTILE_REASON = ('setup said <script>alert(1)</script>"><img src=x onerror=alert(2)>\x1b[31mRED\x1b[0m\x00NUL\x07'
+                  " x\u202excod.aspx | `tick` [link](http://evil.example) & $x$ ]]>")
+HOSTILE_SETUP_LOG = "C:\\ExchangeSetupLogs\\<script>alert(3)</script>\x1b]0;pwned\x07\x00\u202egol.exe|`x`.log"
+HOSTILE_STEP = "cu</code><b>\x1b[1m"
+
+
+def hostile_remediation_report() -> dict[str, Any]:
+    """The remediation run where ex16-mitigated's outcome carries hostile text in reason, setup
+    log and failed step, and the run's stopper is named in hostile text too."""
+    outcomes = demo_outcomes()
+    outcomes["ex16-mitigated"].update(reason=HOSTILE_REASON, setup_log=HOSTILE_SETUP_LOG, failed_step=HOSTILE_STEP)
+    outcomes["edge01"]["reason"] = f"rollout stopped after {HOSTILE_REASON}"
+    return remediation_report(outcomes)
+
+
+def without_remediation(report: dict[str, Any]) -> dict[str, Any]:
+    """The same report without a plan: what the assessment alone would have written."""
+    report.pop("remediation", None)
+    for host in report["hosts"].values():
+        host.pop("remediation", None)
     return report

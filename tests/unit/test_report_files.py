@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from report_samples import HOSTILE_SHOWN, sample_report, without_hunt
+from report_samples import (
+    HOSTILE_SHOWN,
+    SETUP_LOG,
+    assessment_after,
+    demo_before,
+    demo_outcomes,
+    demo_plan,
+    sample_report,
+    without_hunt,
+)
 
-from exchange_remediation.report_files import ReportSchemaError, write_reports
+from exchange_remediation.module_runs import TaskInputError, run_report
+from exchange_remediation.report_files import (
+    ReportInputError,
+    ReportSchemaError,
+    read_outcomes,
+    read_remediation,
+    write_reports,
+)
 
 SCHEMA = str(Path(__file__).resolve().parents[2] / "docs" / "report.schema.json")
 
@@ -66,3 +83,131 @@ def test_reports_without_a_hunt_are_written(tmp_path: Path) -> None:
                             SCHEMA)
     assert sorted(written.files) == ["html", "json", "junit", "markdown"]
     assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["summary"]["hunted"] == 0
+
+
+# --- a remediation run's files: plan.json, outcomes/<host>.json, the assessment before ---------
+
+
+def _write_json(path: Path, data: object) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return str(path)
+
+
+def _run_files(tmp_path: Path) -> dict[str, str]:
+    """The evidence folder of a remediation run of the demo estate."""
+    run = tmp_path / "evidence" / "20261129T100000Z"
+    outcomes = demo_outcomes()
+    for name, outcome in outcomes.items():
+        _write_json(run / "outcomes" / f"{name}.json", outcome)
+    return {
+        "before_file": _write_json(run / "assessment.json", {"hosts": demo_before()}),
+        "assessment_file": _write_json(run / "assessment-after.json", {"hosts": assessment_after(outcomes)}),
+        "plan_file": _write_json(run / "plan.json", demo_plan()),
+        "outcomes_dir": str(run / "outcomes"),
+    }
+
+
+def test_a_remediation_run_is_read_and_shown_in_every_format(tmp_path: Path) -> None:
+    files = _run_files(tmp_path)
+    outcomes = Path(files["outcomes_dir"])
+    (outcomes / "ex19-dag2.json").write_text('{"host": "ex19-dag2", "state": "up_to_da', encoding="utf-8")
+    (outcomes / ".tmp-ex10.json").write_text("{", encoding="utf-8")  # an interrupted atomic write
+    (outcomes / "README.txt").write_text("not an outcome", encoding="utf-8")
+    hosts = json.loads(Path(files["assessment_file"]).read_text(encoding="utf-8"))["hosts"]
+    remediation = read_remediation(hosts, files["plan_file"], files["before_file"], files["outcomes_dir"])
+    out = tmp_path / "reports"
+    written = write_reports(hosts, {"playbook": "remediate"}, "2026-11-29T12:00:00Z", str(out), SCHEMA,
+                            remediation=remediation)
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["remediation"]["stopped_by"] == "ex16-mitigated"
+    legacy = report["hosts"]["ex16-legacy"]["remediation"]
+    assert (legacy["before"]["build"], legacy["after"]["build"]) == ("15.1.2176.2", "15.1.2507.72")
+    assert report["hosts"]["ex16-mitigated"]["remediation"]["setup_log"] == SETUP_LOG
+    unreadable = report["hosts"]["ex19-dag2"]["remediation"]
+    assert unreadable["state"] == "skipped"
+    assert unreadable["reason"].startswith("outcome file unreadable: ex19-dag2.json: Unterminated string")
+    assert "ex10" not in read_outcomes(files["outcomes_dir"])
+    assert '<section id="remediation">' in (out / "report.html").read_text(encoding="utf-8")
+    assert "## Remediation" in (out / "summary.md").read_text(encoding="utf-8")
+    suite = ET.parse(out / "junit.xml").getroot().find("./testsuite[@name='remediation']")
+    assert suite is not None and suite.get("tests") == "8"
+    assert any("CU19→CU23 Aug26SU" in line for line in written.table)
+
+
+def test_a_missing_outcomes_folder_means_no_server_was_touched(tmp_path: Path) -> None:
+    files = _run_files(tmp_path)
+    hosts = demo_before()
+    remediation = read_remediation(hosts, files["plan_file"], None, str(tmp_path / "nowhere"))
+    assert {entry["state"] for entry in remediation.hosts.values()} == {"planned", "blocked", "up_to_date"}
+    assert read_outcomes(str(tmp_path / "nowhere")) == {}
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("plan_file", None, "cannot read the plan {path}: No such file or directory"),
+    ("plan_file", "{", "cannot read the plan {path}: Expecting property name"),
+    ("plan_file", json.dumps({"schema": 2}), "cannot read the plan {path}: plan schema 2 is not supported"),
+    ("plan_file", b"\xff\xfe", "cannot read the plan {path}: 'utf-8' codec can't decode"),
+    ("before_file", "[]", "cannot read the assessment taken before remediation {path}: {path} holds no host"),
+    ("before_file", None, "cannot read the assessment taken before remediation {path}: No such file"),
+    ("outcomes_dir", "a file, not a folder", "cannot read the outcomes folder {path}: Not a directory"),
+])
+def test_unusable_inputs_name_their_file(tmp_path: Path, name: str, content: str | bytes | None,
+                                         message: str) -> None:
+    files = _run_files(tmp_path)
+    path = tmp_path / f"broken-{name}"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
+    files[name] = str(path)
+    with pytest.raises(ReportInputError) as raised:
+        read_remediation(demo_before(), files["plan_file"], files["before_file"], files["outcomes_dir"])
+    assert str(raised.value).startswith(message.format(path=path))
+
+
+def _params(tmp_path: Path, **extra: object) -> dict[str, object]:
+    params: dict[str, object] = {
+        "assessment_file": _write_json(tmp_path / "assessment.json", {"hosts": demo_before()}),
+        "report_dir": str(tmp_path / "reports"), "schema_path": SCHEMA, "run": {"playbook": "remediate"},
+        "formats": ["html", "markdown", "junit"], "before_file": None, "plan_file": None, "outcomes_dir": None,
+    }
+    params.update(extra)
+    return params
+
+
+def test_run_report_with_the_run_files(tmp_path: Path) -> None:
+    files = _run_files(tmp_path)
+    result = run_report(_params(tmp_path, **files), check_mode=False)
+    assert result["remediation"]["rollout_stopped"] is True
+    assert result["remediation"]["summary"]["patched"] == 2
+    report = json.loads((tmp_path / "reports" / "report.json").read_text(encoding="utf-8"))
+    assert report["remediation"] == result["remediation"]
+    # Check mode validates and tabulates, and writes nothing.
+    out = tmp_path / "check"
+    result = run_report(_params(tmp_path, **files, report_dir=str(out)), check_mode=True)
+    assert not out.exists() and any("Patch" in line for line in result["table"])
+
+
+def test_run_report_without_a_plan_is_an_assessment_report(tmp_path: Path) -> None:
+    # The role passes nothing (omit) or empty strings: both mean "no plan".
+    for empty in (None, ""):
+        result = run_report(_params(tmp_path, plan_file=empty, before_file=empty, outcomes_dir=empty), False)
+        assert "remediation" not in result
+        report = json.loads((tmp_path / "reports" / "report.json").read_text(encoding="utf-8"))
+        assert "remediation" not in report
+        assert all("remediation" not in host for host in report["hosts"].values())
+        assert 'id="remediation"' not in (tmp_path / "reports" / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["before_file", "outcomes_dir"])
+def test_run_report_needs_the_plan_for_before_and_outcomes(tmp_path: Path, name: str) -> None:
+    files = _run_files(tmp_path)
+    with pytest.raises(TaskInputError, match="before_file and outcomes_dir need plan_file"):
+        run_report(_params(tmp_path, **{name: files[name]}), check_mode=False)
+
+
+def test_run_report_names_an_unreadable_plan(tmp_path: Path) -> None:
+    missing = str(tmp_path / "plan.json")
+    with pytest.raises(TaskInputError, match=re.escape(f"cannot read the plan {missing}: No such file or directory")):
+        run_report(_params(tmp_path, plan_file=missing), check_mode=False)

@@ -8,15 +8,26 @@ from html.parser import HTMLParser
 import pytest
 from report_samples import (
     AUTODISCOVER_LINE,
+    CU_FAILURE,
     ECP_ATTACK_LINE,
     HOSTILE_EVIDENCE,
     HOSTILE_SHOWN,
     PROXYLOGON_LINE,
+    REFUSAL,
+    SETUP_LOG,
     WEBSHELL,
+    demo_before,
+    demo_plan,
+    hostile_remediation_report,
+    refused_outcomes,
+    remediation_report,
     sample_report,
     without_hunt,
+    without_remediation,
 )
 
+from exchange_remediation.estate_report import build_report
+from exchange_remediation.remediation_summary import summarise_remediation
 from exchange_remediation.report_html import render_html
 
 VOID = {"meta", "br", "link", "img", "hr", "input"}
@@ -313,3 +324,123 @@ def test_tolerates_minimal_and_malformed_reports() -> None:
     assert '<td class="st-unknown">unknown</td>' in page
     assert _parse(page).mismatches == []
     assert "<h1>Exchange assessment</h1>" in render_html({"hosts": []})
+
+
+# --- the remediation (a report written with a plan) -----------------------------------------
+# Hosts of the remediation run in page order: edge01 1, ex-damaged 2, ex10 3, ex16-legacy 4,
+# ex16-mitigated 5, ex16-patched 6, ex19-dag1 7, ex19-dag2 8.
+
+
+def _remediation_section(page: str) -> str:
+    return page[page.index('<section id="remediation">'):page.index('<section id="summary">')]
+
+
+def test_remediation_section_comes_first_with_counts_and_the_stop() -> None:
+    page = render_html(remediation_report())
+    parsed = _parse(page)
+    assert parsed.mismatches == [] and parsed.stack == []
+    assert page.index('id="remediation"') < page.index('id="summary"') < page.index('id="servers"')
+    section = _remediation_section(page)
+    assert "<h2>Remediation</h2>" in section
+    assert '<p class="meta">Plan generated at 2026-11-29T10:00:00Z</p>' in section
+    assert ('<p class="banner"><strong>Rollout stopped: ex16-mitigated failed; the servers of later waves were '
+            "skipped.</strong></p>") in section
+    counts = section[:section.index("<h3>Waves</h3>")]
+    # patched, failed, refused, skipped, up to date, planned, blocked, not planned
+    assert re.findall(r'<td class="num[^"]*">(\d+)</td>', counts) == ["2", "1", "0", "1", "2", "0", "2", "0"]
+    assert '<td class="num rs-failed">1</td>' in counts and '<td class="num ">0</td>' in counts
+    assert "<th>Modelled window</th>" in counts and '<td class="num ">650 min (10 h 50)</td>' in counts
+    # The state colours are only on a page that shows a remediation.
+    assert ".rs-failed" in page and ".rs-failed" not in render_html(sample_report())
+
+
+def test_waves_table_links_each_server_with_its_state() -> None:
+    section = _remediation_section(render_html(remediation_report()))
+    waves = section[section.index("<h3>Waves</h3>"):section.index("<h3>Active Directory preparation</h3>")]
+    assert "<tr><th>Wave</th><th>Servers</th><th>Modelled minutes</th></tr>" in waves
+    assert ('<tr><td class="num">1</td><td><a href="#host-7">ex19-dag1</a> '
+            '<span class="badge rs-patched">patched</span></td><td class="num">90</td></tr>') in waves
+    assert ('<tr><td class="num">3</td><td><a href="#host-5">ex16-mitigated</a> '
+            '<span class="badge rs-failed">failed</span></td><td class="num">250</td></tr>') in waves
+    assert '<a href="#host-1">edge01</a> <span class="badge rs-skipped">skipped</span>' in waves
+
+
+def test_ad_preparation_and_servers_before_and_after() -> None:
+    section = _remediation_section(render_html(remediation_report()))
+    assert ("<dt>Needed</dt><dd>yes</dd><dt>Steps</dt><dd>PrepareSchema, PrepareAD, PrepareAllDomains</dd>"
+            "<dt>Target</dt><dd>Exchange Server 2016 CU23</dd>") in section
+    assert "<dt>License switch</dt><dd>/IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF</dd>" in section
+    assert "<li>2016 CU23 needs schema 15334, MESO 13243 and organisation 16223;" in section
+    rows = section[section.index("<h3>Servers</h3>"):]
+    assert ('<tr><td><a href="#host-4">ex16-legacy</a></td><td><span class="badge rs-patched">patched</span></td>'
+            '<td class="num">2</td><td>CU19 no SU (15.1.2176.2) → CU23 Aug26SU (15.1.2507.72)</td><td></td></tr>'
+            ) in rows
+    assert "<td>CU14 Nov24SUv2 (15.2.1544.14) → CU14 Aug26SU (15.2.1544.44)</td>" in rows
+    assert (f"<td>CU18 no SU (15.1.2106.2) → target CU23 Aug26SU (15.1.2507.72)</td><td>{CU_FAILURE}; "
+            f"failed step: <code>cu</code>; setup log: <code>{SETUP_LOG}</code></td>") in rows
+    assert '<span class="badge rs-blocked">blocked</span></td><td class="num">—</td>' in rows
+    assert "<td>Exchange 2010 is out of support and has no automatic path: migrate</td>" in rows
+
+
+def test_each_host_section_shows_its_remediation() -> None:
+    page = render_html(remediation_report())
+    legacy = _section(page, 4)
+    assert ('<h3>Remediation</h3><p><span class="badge rs-patched">patched</span> · wave 2</p>'
+            '<dl class="facts"><dt>Before → after</dt><dd>CU19 no SU (15.1.2176.2) → CU23 Aug26SU (15.1.2507.72)</dd>'
+            ) in legacy
+    assert "<dt>Maintenance mode exited</dt><dd>yes</dd>" in legacy
+    assert ("<dt>Steps</dt><dd>prerequisite IIS URL Rewrite Module 2.1, CU23 (15.1.2507.6, KB5011155), "
+            "Aug26SU (15.1.2507.72, KB5121576)</dd>") in legacy
+    # What was done comes before what to do next.
+    assert legacy.index("<h3>Remediation</h3>") < legacy.index("<h3>Next step</h3>")
+    failed = _section(page, 5)
+    assert '<span class="badge rs-failed">failed</span> · wave 3' in failed
+    assert f"<dt>Reason</dt><dd>{CU_FAILURE}</dd>" in failed
+    assert "<dt>Failed step</dt><dd>cu</dd>" in failed
+    assert f"<dt>Setup log</dt><dd><code>{SETUP_LOG}</code></dd>" in failed
+    up_to_date = _section(page, 6)
+    assert '<span class="badge rs-up_to_date">up to date</span></p>' in up_to_date
+    assert "<dt>Before → after</dt><dd>CU23 Aug26SU (15.1.2507.72)</dd>" in up_to_date
+
+
+def test_a_refused_server_and_a_server_left_in_maintenance() -> None:
+    outcomes = refused_outcomes()
+    outcomes["ex19-dag1"]["maintenance_exited"] = False
+    page = render_html(remediation_report(outcomes))
+    assert "Rollout stopped: ex16-legacy was refused;" in page
+    assert f"<dt>Reason</dt><dd>{REFUSAL}</dd>" in _section(page, 4)
+    assert "<strong>left in maintenance mode</strong>" in _remediation_section(page)
+    assert "<dt>Maintenance mode exited</dt><dd>no</dd>" in _section(page, 7)
+
+
+def test_a_plan_without_outcomes_shows_the_waves_to_come() -> None:
+    hosts = demo_before()
+    page = render_html(build_report(hosts, "2026-11-29T10:00:00Z", {}, summarise_remediation(hosts, demo_plan())))
+    section = _remediation_section(page)
+    assert "banner" not in section
+    assert '<a href="#host-7">ex19-dag1</a> <span class="badge rs-planned">planned</span>' in section
+    assert "<td>CU19 no SU (15.1.2176.2) → target CU23 Aug26SU (15.1.2507.72)</td>" in section
+
+
+def test_hostile_reason_and_setup_log_are_inert() -> None:
+    page = render_html(hostile_remediation_report())
+    parsed = _parse(page)
+    assert parsed.mismatches == [] and parsed.stack == []
+    assert not {"script", "img", "b"} & set(parsed.tags)
+    assert not [name for name, _ in parsed.attrs if name.startswith("on")]
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202e]", page)
+    text = "".join(parsed.text)
+    assert ('setup said <script>alert(1)</script>"><img src=x onerror=alert(2)>[31mRED[0mNUL x[U+202E]xcod.aspx'
+            in text)
+    assert "C:\\ExchangeSetupLogs\\<script>alert(3)</script>]0;pwned[U+202E]gol.exe|`x`.log" in text
+    assert "failed step: cu</code><b>[1m" in text
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in page
+
+
+def test_without_a_plan_the_page_is_the_assessment_page() -> None:
+    report = remediation_report()
+    page = render_html(without_remediation(report))
+    assert page == render_html(build_report(
+        {name: {k: v for k, v in host.items() if k != "remediation"} for name, host in report["hosts"].items()},
+        report["generated_at"], report["run"]))
+    assert "Remediation" not in page and "rs-" not in page

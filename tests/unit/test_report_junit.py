@@ -7,13 +7,24 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from report_samples import (
+    CU_FAILURE,
     ECP_ATTACK_LINE,
     HOSTILE_SHOWN,
     PROXYLOGON_LINE,
+    REFUSAL,
+    SETUP_LOG,
+    demo_before,
+    demo_plan,
+    hostile_remediation_report,
+    refused_outcomes,
+    remediation_report,
     sample_report,
     without_hunt,
+    without_remediation,
 )
 
+from exchange_remediation.estate_report import build_report
+from exchange_remediation.remediation_summary import summarise_remediation
 from exchange_remediation.report_junit import render_junit, xml_text
 
 # What XML 1.0 cannot carry, plus ESC and the RTL override that must not reach a CI log.
@@ -183,3 +194,86 @@ def test_xml_text_strips_what_xml_cannot_carry() -> None:
 def test_empty_report_is_valid_xml() -> None:
     root = ET.fromstring(render_junit({}).encode("utf-8"))
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("0", "0", "0")
+
+
+# --- the remediation (a report written with a plan) -----------------------------------------
+
+
+def _remediation(root: ET.Element, host: str) -> ET.Element:
+    found = root.find(f"./testsuite[@name='remediation']/testcase[@name='{host}']")
+    assert found is not None, host
+    assert found.get("classname") == "remediation"
+    return found
+
+
+def test_a_remediation_suite_with_one_case_per_host() -> None:
+    root = _parse(remediation_report())
+    suites = [suite.get("name") for suite in root]
+    assert suites[-1] == "remediation" and suites[:-1] == sorted(demo_before())
+    suite = root.find("./testsuite[@name='remediation']")
+    assert [case.get("name") for case in suite] == sorted(demo_before())
+    counts = (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped"))
+    assert counts == ("8", "1", "0", "3")
+    for element in [root, *root]:
+        cases = list(element.iter("testcase"))
+        assert int(element.get("tests")) == len(cases)
+        assert int(element.get("failures")) == sum(1 for c in cases if c.find("failure") is not None)
+        assert int(element.get("skipped")) == sum(1 for c in cases if c.find("skipped") is not None)
+
+
+def test_remediation_outcomes() -> None:
+    root = _parse(remediation_report())
+    failure = _remediation(root, "ex16-mitigated").find("failure")
+    assert failure.get("message") == f"failed: {CU_FAILURE} (step cu)"
+    assert failure.text == (f"state: failed, wave 3\nCU18 no SU (15.1.2106.2) → target CU23 Aug26SU (15.1.2507.72)\n"
+                            f"reason: {CU_FAILURE}\nfailed step: cu\nsetup log: {SETUP_LOG}\nmaintenance mode exited")
+    patched = _remediation(root, "ex16-legacy")
+    assert patched.find("failure") is None and patched.find("skipped") is None
+    assert patched.findtext("system-out") == ("state: patched, wave 2\n"
+                                              "CU19 no SU (15.1.2176.2) → CU23 Aug26SU (15.1.2507.72)\n"
+                                              "maintenance mode exited")
+    assert _remediation(root, "ex19-dag2").findtext("system-out") == "state: up to date\nCU14 Aug26SU (15.2.1544.44)"
+    assert _remediation(root, "ex10").find("skipped").get("message") == (
+        "blocked: Exchange 2010 is out of support and has no automatic path: migrate")
+    assert _remediation(root, "edge01").find("skipped").get("message") == (
+        "skipped: rollout stopped after ex16-mitigated failed")
+
+
+def test_refused_fails_and_so_does_a_server_left_in_maintenance() -> None:
+    outcomes = refused_outcomes()
+    outcomes["ex19-dag1"]["maintenance_exited"] = False
+    root = _parse(remediation_report(outcomes))
+    assert _remediation(root, "ex16-legacy").find("failure").get("message") == f"refused: {REFUSAL} (step precheck)"
+    left = _remediation(root, "ex19-dag1").find("failure")
+    assert left.get("message") == "patched but left in maintenance mode"
+    assert left.text.endswith("LEFT IN MAINTENANCE MODE")
+    assert _remediation(root, "ex16-mitigated").find("skipped") is not None
+
+
+def test_planned_servers_are_skipped_until_they_are_patched() -> None:
+    hosts = demo_before()
+    root = _parse(build_report(hosts, "2026-11-29T10:00:00Z", {}, summarise_remediation(hosts, demo_plan())))
+    assert _remediation(root, "ex19-dag1").find("skipped").get("message") == "planned"
+    assert _remediation(root, "ex16-patched").find("skipped") is None
+
+
+def test_hostile_reason_and_setup_log_stay_text() -> None:
+    document = render_junit(hostile_remediation_report())
+    assert not _FORBIDDEN.search(document)
+    assert "<script>" not in document and "<img" not in document and "<b>" not in document
+    case = _remediation(ET.fromstring(document.encode("utf-8")), "ex16-mitigated")
+    assert len(case) == 1
+    failure = case.find("failure")
+    assert failure.get("message").startswith(
+        'failed: setup said <script>alert(1)</script>"><img src=x onerror=alert(2)>[31mRED[0mNUL x[U+202E]xcod.aspx')
+    assert failure.get("message").endswith("(step cu</code><b>[1m)")
+    assert "setup log: C:\\ExchangeSetupLogs\\<script>alert(3)</script>]0;pwned[U+202E]gol.exe|`x`.log" in failure.text
+
+
+def test_without_a_plan_there_is_no_remediation_suite() -> None:
+    report = remediation_report()
+    document = render_junit(without_remediation(report))
+    assert document == render_junit(build_report(
+        {name: {k: v for k, v in host.items() if k != "remediation"} for name, host in report["hosts"].items()},
+        report["generated_at"], report["run"]))
+    assert "remediation" not in document

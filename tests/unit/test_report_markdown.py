@@ -10,14 +10,23 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from report_samples import (
     AUTODISCOVER_LINE,
+    CU_FAILURE,
     ECP_ATTACK_LINE,
     HOSTILE_EVIDENCE,
     HOSTILE_SHOWN,
     PROXYLOGON_LINE,
+    demo_before,
+    demo_plan,
+    hostile_remediation_report,
+    refused_outcomes,
+    remediation_report,
     sample_report,
     without_hunt,
+    without_remediation,
 )
 
+from exchange_remediation.estate_report import build_report
+from exchange_remediation.remediation_summary import summarise_remediation
 from exchange_remediation.report_markdown import code_block, escape_md, render_markdown
 from exchange_remediation.report_table import clean_block
 
@@ -309,3 +318,90 @@ def test_tolerates_minimal_report() -> None:
     assert "## ex01" in markdown
     assert "No CVE was evaluated." in markdown
     assert "Findings: not hunted" in markdown
+
+
+# --- the remediation (a report written with a plan) -----------------------------------------
+
+
+def _part(markdown: str, start: str, end: str) -> str:
+    return markdown[markdown.index(start):markdown.index(end, markdown.index(start))]
+
+
+def test_remediation_comes_first_with_counts_waves_and_ad_preparation() -> None:
+    markdown = render_markdown(remediation_report())
+    _assert_inert(markdown)
+    headings = _headings(markdown)
+    assert headings[:6] == ["Exchange assessment", "Remediation", "Waves", "Active Directory preparation",
+                            "Remediation by server", "Estate summary"]
+    section = _part(markdown, "## Remediation\n", "## Estate summary")
+    assert "**Rollout stopped: ex16-mitigated failed; the servers of later waves were skipped.**" in section
+    counts, waves, servers = _tables(section)
+    assert counts[0] == ("| Patched | Failed | Refused | Skipped | Up to date | Planned | Blocked | Not planned "
+                         "| Modelled window | One server at a time |")
+    assert counts[2] == "| 2 | 1 | 0 | 1 | 2 | 0 | 2 | 0 | 650 min (10 h 50) | 650 min (10 h 50) |"
+    assert waves[2:] == ["| 1 | ex19-dag1 (patched) | 90 |", "| 2 | ex16-legacy (patched) | 250 |",
+                         "| 3 | ex16-mitigated (failed) | 250 |", "| 4 | edge01 (skipped) | 60 |"]
+    assert "- Steps: PrepareSchema, PrepareAD, PrepareAllDomains" in section
+    assert "- License switch: /IAcceptExchangeServerLicenseTerms\\_DiagnosticDataOFF" in section
+    assert "  - 2016 CU23 needs schema 15334, MESO 13243 and organisation 16223;" in section
+    assert "| ex16-legacy | patched | 2 | CU19 no SU (15.1.2176.2) → CU23 Aug26SU (15.1.2507.72) |  |" in servers
+    assert ("| ex16-mitigated | failed | 3 | CU18 no SU (15.1.2106.2) → target CU23 Aug26SU (15.1.2507.72) | "
+            f"{escape_md(CU_FAILURE)}; failed step: cu; setup log: C:\\\\ExchangeSetupLogs\\\\ExchangeSetup.log |"
+            ) in servers
+    assert "| ex10 | blocked | — | SP3 RU32 no SU (14.3.513.0) |" in "\n".join(servers)
+    for table in _tables(markdown):
+        assert len({_unescaped(row, "|") for row in table}) == 1, table
+
+
+def test_each_host_section_shows_its_remediation() -> None:
+    markdown = render_markdown(remediation_report())
+    legacy = _part(markdown, "## ex16-legacy\n", "## ex16-mitigated\n")
+    assert ("### Remediation\n\nState: **patched** · Wave: 2\n\n"
+            "- Before → after: CU19 no SU (15.1.2176.2) → CU23 Aug26SU (15.1.2507.72)\n") in legacy
+    assert "- Maintenance mode exited: yes" in legacy
+    assert "- Steps: prerequisite IIS URL Rewrite Module 2.1, CU23 (15.1.2507.6, KB5011155)," in legacy
+    # After the server's facts, before what to do next.
+    assert legacy.index("- Build: 15.1.2507.72") < legacy.index("### Remediation") < legacy.index("### Next step")
+    failed = _part(markdown, "## ex16-mitigated\n", "## ex16-patched\n")
+    assert "State: **failed** · Wave: 3" in failed
+    assert f"- Reason: {escape_md(CU_FAILURE)}" in failed
+    assert "- Failed step: cu" in failed
+    assert "- Setup log: C:\\\\ExchangeSetupLogs\\\\ExchangeSetup.log" in failed
+
+
+def test_refused_planned_and_left_in_maintenance() -> None:
+    outcomes = refused_outcomes()
+    outcomes["ex19-dag1"]["maintenance_exited"] = False
+    markdown = render_markdown(remediation_report(outcomes))
+    assert "**Rollout stopped: ex16-legacy was refused; the servers of later waves were skipped.**" in markdown
+    assert "**left in maintenance mode**" in markdown
+    assert "- Maintenance mode exited: no" in markdown
+    hosts = demo_before()
+    remediation = summarise_remediation(hosts, demo_plan())
+    planned = render_markdown(build_report(hosts, "2026-11-29T10:00:00Z", {}, remediation))
+    assert "Rollout stopped" not in planned
+    assert "| 1 | ex19-dag1 (planned) | 90 |" in planned
+    assert "State: **planned** · Wave: 1" in planned
+
+
+def test_hostile_reason_and_setup_log_are_inert() -> None:
+    markdown = render_markdown(hostile_remediation_report())
+    _assert_inert(markdown)
+    for char in "<>`[]":
+        assert all(_unescaped(line, char) == 0 for line in _outside_fences(markdown)), char
+    assert not any(char in markdown for char in "\x00\x1b\x07\u202e")
+    for table in _tables(markdown):
+        assert len({_unescaped(row, "|") for row in table}) == 1, table
+    assert _headings(markdown) == _headings(render_markdown(remediation_report()))
+    assert ("- Setup log: C:\\\\ExchangeSetupLogs\\\\\\<script\\>alert(3)\\</script\\>\\]0;pwned"
+            "\\[U+202E\\]gol.exe\\|\\`x\\`.log") in markdown
+    assert "setup said \\<script\\>alert(1)\\</script\\>" in markdown
+
+
+def test_without_a_plan_the_summary_is_the_assessment_summary() -> None:
+    report = remediation_report()
+    markdown = render_markdown(without_remediation(report))
+    assert markdown == render_markdown(build_report(
+        {name: {k: v for k, v in host.items() if k != "remediation"} for name, host in report["hosts"].items()},
+        report["generated_at"], report["run"]))
+    assert "Remediation" not in markdown

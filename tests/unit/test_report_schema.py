@@ -9,9 +9,19 @@ from typing import Any
 
 import jsonschema
 import pytest
-from report_samples import sample_report, without_hunt
+from report_samples import (
+    demo_before,
+    demo_plan,
+    hostile_remediation_report,
+    refused_outcomes,
+    remediation_report,
+    sample_report,
+    without_hunt,
+)
 
 from exchange_remediation.compromise_verdict import judge
+from exchange_remediation.estate_report import build_report
+from exchange_remediation.remediation_summary import UnreadableOutcome, summarise_remediation
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "report.schema.json"
 
@@ -162,6 +172,59 @@ BAD_REPORTS = {
 def test_schema_rejects(validator: jsonschema.Draft7Validator,
                         mutate: Callable[[dict[str, Any]], None]) -> None:
     report = sample_report()
+    assert validator.is_valid(report)
+    mutate(report)
+    assert not validator.is_valid(report)
+
+
+# --- the remediation (a report written with a plan) -----------------------------------------
+
+
+def test_remediation_reports_are_valid(validator: jsonschema.Draft7Validator) -> None:
+    hosts = demo_before()
+    plan_only = build_report(hosts, "2026-11-29T10:00:00Z", {}, summarise_remediation(hosts, demo_plan()))
+    unreadable = remediation_report({"edge01": UnreadableOutcome("edge01.json: Expecting value")})
+    for report in (remediation_report(), remediation_report(refused_outcomes()), hostile_remediation_report(),
+                   remediation_report(before=False), plan_only, unreadable):
+        assert [error.message for error in validator.iter_errors(report)] == []
+    no_ad = demo_plan()
+    del no_ad["ad_preparation"], no_ad["summary"]
+    report = build_report(hosts, "2026-11-29T10:00:00Z", {}, summarise_remediation(hosts, no_ad))
+    assert validator.is_valid(report)
+
+
+BAD_REMEDIATIONS = {
+    "bad state": _set(("hosts", "ex16-legacy", "remediation", "state"), "done"),
+    "state missing": _delete(("hosts", "ex16-legacy", "remediation", "state")),
+    "before missing": _delete(("hosts", "ex16-legacy", "remediation", "before")),
+    "before without build": _delete(("hosts", "ex16-legacy", "remediation", "before", "build")),
+    "zero-padded after": _set(("hosts", "ex16-legacy", "remediation", "after", "build"), "15.01.2507.072"),
+    "after as text": _set(("hosts", "ex16-legacy", "remediation", "after"), "15.1.2507.72"),
+    "wave zero": _set(("hosts", "ex16-legacy", "remediation", "wave"), 0),
+    "wave as text": _set(("hosts", "ex16-legacy", "remediation", "wave"), "2"),
+    "target without build": _delete(("hosts", "ex16-legacy", "remediation", "target", "build")),
+    "maintenance_exited as text": _set(("hosts", "ex16-mitigated", "remediation", "maintenance_exited"), "yes"),
+    "setup_log not text": _set(("hosts", "ex16-mitigated", "remediation", "setup_log"), ["C:\\x.log"]),
+    "steps not text": _set(("hosts", "ex16-legacy", "remediation", "steps"), [{"kind": "cu"}]),
+    "reason missing": _delete(("hosts", "ex16-legacy", "remediation", "reason")),
+    "waves of hosts not lists": _set(("remediation", "waves"), ["ex19-dag1"]),
+    "empty host in a wave": _set(("remediation", "waves"), [[""]]),
+    "summary count negative": _set(("remediation", "summary", "patched"), -1),
+    "summary without failed": _delete(("remediation", "summary", "failed")),
+    "window as text": _set(("remediation", "summary", "modelled_window_minutes"), "650"),
+    "rollout_stopped as text": _set(("remediation", "rollout_stopped"), "yes"),
+    "stopped without a server": _set(("remediation", "stopped_by"), None),
+    "not stopped but a server": _set(("remediation", "rollout_stopped"), False),
+    "ad needed as text": _set(("remediation", "ad_preparation", "needed"), "yes"),
+    "ad_preparation as list": _set(("remediation", "ad_preparation"), ["PrepareSchema"]),
+    "no waves": _delete(("remediation", "waves")),
+}
+
+
+@pytest.mark.parametrize("mutate", BAD_REMEDIATIONS.values(), ids=list(BAD_REMEDIATIONS))
+def test_schema_rejects_remediations(validator: jsonschema.Draft7Validator,
+                                     mutate: Callable[[dict[str, Any]], None]) -> None:
+    report = remediation_report()
     assert validator.is_valid(report)
     mutate(report)
     assert not validator.is_valid(report)

@@ -5,11 +5,23 @@ from __future__ import annotations
 import re
 
 import pytest
-from report_samples import HOSTILE_EVIDENCE, sample_report, without_hunt
+from report_samples import (
+    HOSTILE_EVIDENCE,
+    demo_before,
+    demo_plan,
+    hostile_remediation_report,
+    refused_outcomes,
+    remediation_report,
+    sample_report,
+    without_hunt,
+    without_remediation,
+)
 
-from exchange_remediation.estate_report import summarise, summarise_report
+from exchange_remediation.estate_report import build_report, summarise, summarise_report
+from exchange_remediation.remediation_summary import summarise_remediation
 from exchange_remediation.report_table import (
     EVIDENCE_LIMIT,
+    change_text,
     clean_block,
     clean_text,
     compromise_reasons,
@@ -19,8 +31,12 @@ from exchange_remediation.report_table import (
     findings_text,
     hunt_status,
     indicators_of,
+    minutes_text,
+    patch_cell,
+    remediation_counts,
     render_summary_table,
     truncate,
+    version_text,
 )
 
 # ESC, NUL, BEL and every other C0/C1 control: none may reach a terminal.
@@ -226,3 +242,86 @@ def test_evidence_is_cut_at_the_limit() -> None:
     assert text.startswith("A" * EVIDENCE_LIMIT + "\n")
     assert text.endswith("… cut: 500 more characters in report.json")
     assert evidence_text({"evidence": None}) == "" and evidence_text({}) == ""
+
+
+# --- the remediation (a report written with a plan) -----------------------------------------
+
+
+def _patch_cells(output: str) -> dict[str, str]:
+    table = _table(output)
+    column = [cell.strip() for cell in table[0].split(" | ")].index("Patch")
+    return {line.split(" | ")[0].strip(): line.split(" | ")[column].strip() for line in table[2:]}
+
+
+def test_patch_column_only_with_a_plan() -> None:
+    output = render_summary_table(remediation_report())
+    table = _table(output)
+    _assert_aligned(table)
+    titles = [cell.strip() for cell in table[0].split(" | ")]
+    assert titles[5:7] == ["build", "Patch"]
+    assert _patch_cells(output) == {
+        "edge01": "skipped", "ex-damaged": "blocked", "ex10": "blocked", "ex16-legacy": "CU19→CU23 Aug26SU",
+        "ex16-mitigated": "failed: cu", "ex16-patched": "up to date", "ex19-dag1": "CU14 Nov24SUv2→Aug26SU",
+        "ex19-dag2": "up to date"}
+    assert "Patch" not in render_summary_table(sample_report())
+
+
+def test_remediation_lines_under_the_table() -> None:
+    lines = render_summary_table(remediation_report()).splitlines()
+    start = lines.index("Remediation: 1 failed, 1 skipped, 2 blocked, 2 patched, 2 up to date; "
+                        "modelled window 650 min (10 h 50)")
+    assert lines[start + 1] == "Rollout stopped: ex16-mitigated failed; the servers of later waves were skipped"
+    assert lines[start + 2] == ("  ex16-mitigated failed: failed step: cu; setup log: "
+                                "C:\\ExchangeSetupLogs\\ExchangeSetup.log; Exchange setup exited with code 1: "
+                                "the CU23 Mailbox role step failed (see the setup log)")
+    assert lines[-1].startswith("Totals: 8 hosts")
+    refused = render_summary_table(remediation_report(refused_outcomes())).splitlines()
+    assert "Rollout stopped: ex16-legacy was refused; the servers of later waves were skipped" in refused
+    assert ("  ex16-legacy refused: failed step: precheck; pre-checks failed: a reboot is pending "
+            "(PendingFileRenameOperations)") in refused
+
+
+def test_planned_servers_show_their_wave() -> None:
+    hosts = demo_before()
+    output = render_summary_table(build_report(hosts, "2026-11-29T10:00:00Z", {},
+                                               summarise_remediation(hosts, demo_plan())))
+    cells = _patch_cells(output)
+    assert (cells["ex19-dag1"], cells["ex16-legacy"], cells["edge01"]) == ("planned w1", "planned w2", "planned w4")
+    assert "Remediation: 2 blocked, 4 planned, 2 up to date; modelled window 650 min (10 h 50)" in output
+    assert "Rollout stopped" not in output
+
+
+def test_hostile_remediation_text_never_reaches_the_terminal() -> None:
+    output = render_summary_table(hostile_remediation_report())
+    assert not _CONTROL.search(output)
+    assert "\u202e" not in output
+    _assert_aligned(_table(output))
+    assert _patch_cells(output)["ex16-mitigated"] == "failed: cu</code><b>[1m"
+    problem = next(line for line in output.splitlines() if line.startswith("  ex16-mitigated failed"))
+    assert "setup log: C:\\ExchangeSetupLogs\\<script>alert(3)</script>]0;pwned[U+202E]gol.exe|`x`.log" in problem
+
+
+def test_without_a_plan_the_table_is_the_assessment_table() -> None:
+    report = remediation_report()
+    output = render_summary_table(without_remediation(report))
+    assert output == render_summary_table(build_report(
+        {name: {k: v for k, v in host.items() if k != "remediation"} for name, host in report["hosts"].items()},
+        report["generated_at"], report["run"]))
+    assert "Remediation" not in output and "Patch" not in output
+
+
+def test_remediation_helpers_tolerate_malformed_entries() -> None:
+    assert version_text(None) == "unknown"
+    assert version_text({"build": "15.1.2176.2", "cu": "CU19", "su": None}) == "CU19 no SU (15.1.2176.2)"
+    assert version_text({"cu": "CU19"}) == "CU19 SU unknown (build unknown)"
+    assert change_text({}) == "unknown"
+    assert change_text({"state": "patched", "before": {"build": "15.1.2176.2", "cu": "CU19"},
+                        "after": {"build": "15.1.2507.55", "cu": "CU23", "su": "Apr25HU"},
+                        "target": {"build": "15.1.2507.72", "cu": "CU23", "su": "Aug26SU"}}) == (
+        "CU19 no SU (15.1.2176.2) → CU23 Apr25HU (15.1.2507.55) (target CU23 Aug26SU (15.1.2507.72))")
+    assert patch_cell({"state": "weird"}) == "unknown"
+    assert patch_cell({"state": "patched", "after": None}) == "patched"
+    assert patch_cell({"state": "failed"}) == "failed"
+    assert patch_cell({"state": "planned", "wave": True}) == "planned"
+    assert remediation_counts({"hosts": {"a": {"remediation": {"state": "x"}}, "b": {}}})["unknown"] == 1
+    assert (minutes_text(45), minutes_text(None), minutes_text(True)) == ("45 min", "—", "—")
