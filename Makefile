@@ -40,8 +40,10 @@ unit: setup
 integration: setup
 	python -m pytest tests/integration -q
 
+# windows-lab needs a real Windows host (molecule/windows-lab/README.md) and is not run here.
 molecule: setup
 	molecule test --scenario-name default
+	molecule test --scenario-name remediate
 
 ## bench: assess.yml on 200 generated hosts against a do-nothing play, the core on 100,000 builds,
 ## the hunt engine against grep and ripgrep on a generated 1.1 GB corpus, and the patch plan
