@@ -6,14 +6,17 @@
     Thin, read-only collector for the live half of exchange_facts. It reads the
     Exchange Setup registry key (v15, or v14 for Exchange 2010), the FileVersion
     of ExSetup.exe, the role keys, the installed update packages, the DAG and AD
-    site, the operating system, the .NET Framework release, IIS URL Rewrite and
-    its rule names, the Exchange Emergency Mitigation Service, and endpoint
-    protection.
+    site, the Active Directory levels Exchange setup raised (schema, organisation,
+    Microsoft Exchange System Objects), the operating system, the .NET Framework
+    release, IIS URL Rewrite and its rules (each with its match, conditions and
+    action, so a mitigation can be compared with its published definition), the
+    Exchange Emergency Mitigation Service, and endpoint protection.
 
     It decides nothing: version normalisation, CVE status and every other
     judgement is made by the Python core on the controller. It changes nothing
     on the server: it only reads the registry, files, CIM classes and the
-    output of Get-* cmdlets. Loading the Exchange snap-in and the
+    output of Get-* cmdlets, and reads Active Directory through [ADSI] and
+    DirectorySearcher without writing. Loading the Exchange snap-in and the
     WebAdministration module affects only this PowerShell runspace.
 
     Every section runs in its own try/catch. A fact that cannot be read is
@@ -600,6 +603,131 @@ function Get-NetlogonSiteName {
     return $null
 }
 
+function Get-DirectoryEntryValue {
+    <#
+    .SYNOPSIS
+        Reads the first value of one attribute of the Active Directory object at an LDAP path ([ADSI], read-only), or $null when the attribute has no value.
+    .DESCRIPTION
+        [ADSI] binds to the object on first use, so an object that does not exist or cannot be read throws here; the caller records why.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Path,
+
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Attribute
+    )
+
+    $entry = [ADSI]$Path
+    $values = $entry.Properties[$Attribute]
+    if ($null -eq $values -or $values.Count -eq 0) {
+        return $null
+    }
+    return $values[0]
+}
+
+function Get-ExchangeOrganizationVersion {
+    <#
+    .SYNOPSIS
+        Returns the objectVersion of the Exchange organisation object (msExchOrganizationContainer under CN=Microsoft Exchange,CN=Services), or $null when there is none.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [string]
+        $ConfigurationNamingContext
+    )
+
+    $servicesPath = 'LDAP://CN=Microsoft Exchange,CN=Services,{0}' -f $ConfigurationNamingContext
+    $searchRoot = [ADSI]$servicesPath
+    $properties = [string[]]@('objectVersion')
+    $scope = [System.DirectoryServices.SearchScope]::OneLevel
+    $searcher = [System.DirectoryServices.DirectorySearcher]::new($searchRoot, '(objectClass=msExchOrganizationContainer)', $properties, $scope)
+    $found = $searcher.FindOne()
+    if ($null -eq $found) {
+        Add-CollectionError -Section 'exchange.ad_levels.organization' -Reason ('no Exchange organisation object under {0}' -f $servicesPath)
+        return $null
+    }
+    # SearchResult property names are lower case.
+    $values = $found.Properties['objectversion']
+    if ($null -eq $values -or $values.Count -eq 0) {
+        Add-CollectionError -Section 'exchange.ad_levels.organization' -Reason 'the Exchange organisation object has no objectVersion'
+        return $null
+    }
+    return [int]$values[0]
+}
+
+function Get-ActiveDirectoryExchangeLevels {
+    <#
+    .SYNOPSIS
+        Returns the Exchange levels of Active Directory: schema (rangeUpper of ms-Exch-Schema-Version-Pt), organization and meso (objectVersion), each $null when it cannot be read.
+    .DESCRIPTION
+        Read-only LDAP reads with the computer's credentials: RootDSE for the naming contexts, then
+        CN=ms-Exch-Schema-Version-Pt in the schema, the organisation object in the configuration
+        partition and CN=Microsoft Exchange System Objects in the forest root domain. An Edge
+        Transport server sits outside the domain and is not asked.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [bool]
+        $IsEdge
+    )
+
+    $levels = [ordered]@{
+        schema       = $null
+        organization = $null
+        meso         = $null
+    }
+    if ($IsEdge) {
+        Add-CollectionError -Section 'exchange.ad_levels' -Reason 'not read on an Edge Transport server (no Active Directory access)'
+        return $levels
+    }
+    try {
+        $schemaContext = [string](Get-DirectoryEntryValue -Path 'LDAP://RootDSE' -Attribute 'schemaNamingContext')
+        $configurationContext = [string](Get-DirectoryEntryValue -Path 'LDAP://RootDSE' -Attribute 'configurationNamingContext')
+        $rootDomainContext = [string](Get-DirectoryEntryValue -Path 'LDAP://RootDSE' -Attribute 'rootDomainNamingContext')
+    }
+    catch {
+        Add-CollectionError -Section 'exchange.ad_levels' -Reason $_
+        return $levels
+    }
+    try {
+        $rangeUpper = Get-DirectoryEntryValue -Path ('LDAP://CN=ms-Exch-Schema-Version-Pt,{0}' -f $schemaContext) -Attribute 'rangeUpper'
+        if ($null -eq $rangeUpper) {
+            Add-CollectionError -Section 'exchange.ad_levels.schema' -Reason 'CN=ms-Exch-Schema-Version-Pt has no rangeUpper'
+        }
+        else {
+            $levels.schema = [int]$rangeUpper
+        }
+    }
+    catch {
+        Add-CollectionError -Section 'exchange.ad_levels.schema' -Reason $_
+    }
+    try {
+        $levels.organization = Get-ExchangeOrganizationVersion -ConfigurationNamingContext $configurationContext
+    }
+    catch {
+        Add-CollectionError -Section 'exchange.ad_levels.organization' -Reason $_
+    }
+    try {
+        $mesoVersion = Get-DirectoryEntryValue -Path ('LDAP://CN=Microsoft Exchange System Objects,{0}' -f $rootDomainContext) -Attribute 'objectVersion'
+        if ($null -eq $mesoVersion) {
+            Add-CollectionError -Section 'exchange.ad_levels.meso' -Reason 'CN=Microsoft Exchange System Objects has no objectVersion'
+        }
+        else {
+            $levels.meso = [int]$mesoVersion
+        }
+    }
+    catch {
+        Add-CollectionError -Section 'exchange.ad_levels.meso' -Reason $_
+    }
+    return $levels
+}
+
 function Get-OrganizationMitigationSetting {
     <#
     .SYNOPSIS
@@ -766,10 +894,263 @@ function Get-RewriteRuleNames {
     return , $names.ToArray()
 }
 
+function ConvertTo-ConfigurationScalar {
+    <#
+    .SYNOPSIS
+        Returns the plain value of one Get-WebConfigurationProperty result: a ConfigurationAttribute's Value, or the value itself.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter()]
+        [AllowNull()]
+        [object]
+        $InputObject
+    )
+
+    if ($null -eq $InputObject) {
+        return $null
+    }
+    if ($null -ne $InputObject.PSObject.Properties['Value'] -and $InputObject -isnot [string]) {
+        return Get-ObjectPropertyValue -InputObject $InputObject -Name 'Value'
+    }
+    return $InputObject
+}
+
+function ConvertTo-NullableBoolean {
+    <#
+    .SYNOPSIS
+        Converts a configuration value (a Boolean or the text true/false) to $true or $false; anything else is $null.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter()]
+        [AllowNull()]
+        [object]
+        $Value
+    )
+
+    if ($Value -is [bool]) {
+        return $Value
+    }
+    $text = ([string]$Value).Trim()
+    if ($text -eq 'true') {
+        return $true
+    }
+    if ($text -eq 'false') {
+        return $false
+    }
+    return $null
+}
+
+function ConvertTo-RewriteEnumName {
+    <#
+    .SYNOPSIS
+        Returns the schema name of a URL Rewrite enumeration value (patternSyntax, matchType, action type) when IIS hands back its number.
+    .DESCRIPTION
+        Numbers of the URL Rewrite configuration schema: patternSyntax ECMAScript 0, Wildcard 1,
+        ExactMatch 2; matchType Pattern 0, IsFile 1, IsDirectory 2; action type None 0, Rewrite 1,
+        Redirect 2, CustomResponse 3, AbortRequest 4. A name is returned as it is; $null stays $null.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Attribute,
+
+        [Parameter()]
+        [AllowNull()]
+        [object]
+        $Value
+    )
+
+    if ($null -eq $Value) {
+        return $null
+    }
+    $names = @{
+        patternSyntax = @('ECMAScript', 'Wildcard', 'ExactMatch')
+        matchType     = @('Pattern', 'IsFile', 'IsDirectory')
+        type          = @('None', 'Rewrite', 'Redirect', 'CustomResponse', 'AbortRequest')
+    }
+    $text = ([string]$Value).Trim()
+    $number = 0
+    if ($names.ContainsKey($Attribute) -and [int]::TryParse($text, [ref]$number)) {
+        if ($number -ge 0 -and $number -lt $names[$Attribute].Count) {
+            return $names[$Attribute][$number]
+        }
+    }
+    return $text
+}
+
+function ConvertTo-RuleFilterLiteral {
+    <#
+    .SYNOPSIS
+        Quotes a rule name for an IIS configuration filter ([@name='...']); $null when the name holds both quote characters.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Name
+    )
+
+    if (-not $Name.Contains("'")) {
+        return "'{0}'" -f $Name
+    }
+    if (-not $Name.Contains('"')) {
+        return '"{0}"' -f $Name
+    }
+    return $null
+}
+
+function Get-WebConfigurationValues {
+    <#
+    .SYNOPSIS
+        Returns one attribute of every element an IIS configuration filter selects, in document order, as plain values.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [string]
+        $PSPath,
+
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Filter,
+
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Name
+    )
+
+    $values = [System.Collections.Generic.List[object]]::new()
+    foreach ($item in @(Get-WebConfigurationProperty -PSPath $PSPath -Filter $Filter -Name $Name)) {
+        if ($null -ne $item) {
+            $values.Add((ConvertTo-ConfigurationScalar -InputObject $item))
+        }
+    }
+    return , $values.ToArray()
+}
+
+function Get-RewriteRuleBody {
+    <#
+    .SYNOPSIS
+        Reads one URL Rewrite rule by name: name, enabled, pattern_syntax, stop_processing, match_url, conditions and action_type.
+    .DESCRIPTION
+        The shape is the RULE of the mitigation contract, which the Python core compares with the
+        published definition (mitigations.md section 7). IIS returns attributes at their schema
+        defaults too, so every condition has all five values.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [string]
+        $PSPath,
+
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Section,
+
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Name
+    )
+
+    $literal = ConvertTo-RuleFilterLiteral -Name $Name
+    if ($null -eq $literal) {
+        throw 'the rule name holds both quote characters, so it cannot be selected by name'
+    }
+    $ruleFilter = '{0}/rule[@name={1}]' -f $Section, $literal
+    $conditionFilter = '{0}/conditions/add' -f $ruleFilter
+    $inputs = Get-WebConfigurationValues -PSPath $PSPath -Filter $conditionFilter -Name 'input'
+    $patterns = Get-WebConfigurationValues -PSPath $PSPath -Filter $conditionFilter -Name 'pattern'
+    $negates = Get-WebConfigurationValues -PSPath $PSPath -Filter $conditionFilter -Name 'negate'
+    $ignoreCases = Get-WebConfigurationValues -PSPath $PSPath -Filter $conditionFilter -Name 'ignoreCase'
+    $matchTypes = Get-WebConfigurationValues -PSPath $PSPath -Filter $conditionFilter -Name 'matchType'
+    foreach ($count in @($patterns.Count, $negates.Count, $ignoreCases.Count, $matchTypes.Count)) {
+        if ($count -ne $inputs.Count) {
+            throw 'the attributes of its conditions were returned in different numbers'
+        }
+    }
+    $conditions = [System.Collections.Generic.List[object]]::new()
+    for ($index = 0; $index -lt $inputs.Count; $index++) {
+        $conditions.Add([ordered]@{
+                input       = [string]$inputs[$index]
+                pattern     = [string]$patterns[$index]
+                negate      = ConvertTo-NullableBoolean -Value $negates[$index]
+                ignore_case = ConvertTo-NullableBoolean -Value $ignoreCases[$index]
+                match_type  = ConvertTo-RewriteEnumName -Attribute 'matchType' -Value $matchTypes[$index]
+            })
+    }
+    $enabled = @(Get-WebConfigurationValues -PSPath $PSPath -Filter $ruleFilter -Name 'enabled')
+    $patternSyntax = @(Get-WebConfigurationValues -PSPath $PSPath -Filter $ruleFilter -Name 'patternSyntax')
+    $stopProcessing = @(Get-WebConfigurationValues -PSPath $PSPath -Filter $ruleFilter -Name 'stopProcessing')
+    $matchUrl = @(Get-WebConfigurationValues -PSPath $PSPath -Filter ('{0}/match' -f $ruleFilter) -Name 'url')
+    $actionType = @(Get-WebConfigurationValues -PSPath $PSPath -Filter ('{0}/action' -f $ruleFilter) -Name 'type')
+    $rule = [ordered]@{
+        name            = $Name
+        enabled         = $null
+        pattern_syntax  = $null
+        stop_processing = $null
+        match_url       = $null
+        conditions      = $conditions.ToArray()
+        action_type     = $null
+    }
+    if ($enabled.Count -gt 0) {
+        $rule.enabled = ConvertTo-NullableBoolean -Value $enabled[0]
+    }
+    if ($patternSyntax.Count -gt 0) {
+        $rule.pattern_syntax = ConvertTo-RewriteEnumName -Attribute 'patternSyntax' -Value $patternSyntax[0]
+    }
+    if ($stopProcessing.Count -gt 0) {
+        $rule.stop_processing = ConvertTo-NullableBoolean -Value $stopProcessing[0]
+    }
+    if ($matchUrl.Count -gt 0 -and $null -ne $matchUrl[0]) {
+        $rule.match_url = [string]$matchUrl[0]
+    }
+    if ($actionType.Count -gt 0) {
+        $rule.action_type = ConvertTo-RewriteEnumName -Attribute 'type' -Value $actionType[0]
+    }
+    return $rule
+}
+
+function Get-RewriteRuleSet {
+    <#
+    .SYNOPSIS
+        Returns every URL Rewrite rule of one section at one IIS configuration path with its body; a rule whose body cannot be read is returned by name, with the reason recorded.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $true)]
+        [string]
+        $PSPath,
+
+        [Parameter(Mandatory = $true)]
+        [string]
+        $Filter,
+
+        [Parameter(Mandatory = $true)]
+        [string]
+        $ErrorSection
+    )
+
+    $rules = [System.Collections.Generic.List[object]]::new()
+    $section = $Filter -replace '/rule$', ''
+    foreach ($name in (Get-RewriteRuleNames -PSPath $PSPath -Filter $Filter)) {
+        try {
+            $rules.Add((Get-RewriteRuleBody -PSPath $PSPath -Section $section -Name $name))
+        }
+        catch {
+            Add-CollectionError -Section $ErrorSection -Reason ('rule {0}: {1}' -f $name, $_.Exception.Message)
+            $rules.Add($name)
+        }
+    }
+    return , $rules.ToArray()
+}
+
 function Get-IisRewriteRules {
     <#
     .SYNOPSIS
-        Returns the rewrite rule names of the Default Web Site and the global rules, when WebAdministration exists.
+        Returns the rewrite rules (with their bodies) of the Default Web Site and the global rules, when WebAdministration exists.
     #>
     [CmdletBinding()]
     param ()
@@ -790,13 +1171,13 @@ function Get-IisRewriteRules {
         return $rules
     }
     try {
-        $rules.site = Get-RewriteRuleNames -PSPath 'MACHINE/WEBROOT/APPHOST/Default Web Site' -Filter 'system.webServer/rewrite/rules/rule'
+        $rules.site = Get-RewriteRuleSet -PSPath 'MACHINE/WEBROOT/APPHOST/Default Web Site' -Filter 'system.webServer/rewrite/rules/rule' -ErrorSection 'iis.rewrite_rules.site'
     }
     catch {
         Add-CollectionError -Section 'iis.rewrite_rules.site' -Reason $_
     }
     try {
-        $rules.global = Get-RewriteRuleNames -PSPath 'MACHINE/WEBROOT/APPHOST' -Filter 'system.webServer/rewrite/globalRules/rule'
+        $rules.global = Get-RewriteRuleSet -PSPath 'MACHINE/WEBROOT/APPHOST' -Filter 'system.webServer/rewrite/globalRules/rule' -ErrorSection 'iis.rewrite_rules.global'
     }
     catch {
         Add-CollectionError -Section 'iis.rewrite_rules.global' -Reason $_
@@ -951,6 +1332,7 @@ $isEdge = $roles -contains 'EdgeTransport'
 $cmdletsLoaded = Import-ExchangeSnapIn -VersionKey ([string]$setup.version_key)
 $serverObject = Get-ExchangeServerObjectFacts -CmdletsLoaded $cmdletsLoaded
 $dag = Get-DagMembership -CmdletsLoaded $cmdletsLoaded -Roles $roles
+$adLevels = Get-ActiveDirectoryExchangeLevels -IsEdge $isEdge
 
 $site = $serverObject.site
 $siteSource = $null
@@ -1007,6 +1389,7 @@ $result = [ordered]@{
         cmdlets_loaded        = $cmdletsLoaded
         installed_updates     = $installedUpdates
         setup_registry        = $setup.setup_registry
+        ad_levels             = $adLevels
     }
     os                  = $operatingSystem
     dotnet_release      = $dotNetRelease
