@@ -276,6 +276,46 @@ function Get-HostIdentity {
     return $identity
 }
 
+function Get-SetupWatermarks {
+    <#
+    .SYNOPSIS
+        Returns the setup state of each Exchange role key: a Watermark or Action value, or an
+        UnpackedVersion without ConfiguredVersion, means a setup that did not finish
+        (CSS-Exchange SetupAssist InstallWatermark). Read only; the watermark is never touched.
+    #>
+    [CmdletBinding()]
+    param (
+        [Parameter(Mandatory = $false)]
+        [string]
+        $ProductKey
+    )
+
+    $records = [System.Collections.Generic.List[object]]::new()
+    if ([string]::IsNullOrEmpty($ProductKey)) {
+        return , $records.ToArray()
+    }
+    foreach ($role in @('CafeRole', 'ClientAccessRole', 'FrontendTransportRole', 'HubTransportRole', 'MailboxRole', 'UnifiedMessagingRole', 'EdgeTransportRole')) {
+        $roleKey = Join-Path -Path $ProductKey -ChildPath $role
+        try {
+            if (-not (Test-Path -LiteralPath $roleKey)) {
+                continue
+            }
+            $item = Get-ItemProperty -LiteralPath $roleKey
+            $records.Add([ordered]@{
+                    role               = $role
+                    watermark          = Get-ObjectPropertyValue -InputObject $item -Name 'Watermark'
+                    action             = Get-ObjectPropertyValue -InputObject $item -Name 'Action'
+                    unpacked_version   = Get-ObjectPropertyValue -InputObject $item -Name 'UnpackedVersion'
+                    configured_version = Get-ObjectPropertyValue -InputObject $item -Name 'ConfiguredVersion'
+                })
+        }
+        catch {
+            Add-CollectionError -Section ('exchange.watermarks.{0}' -f $role) -Reason $_
+        }
+    }
+    return , $records.ToArray()
+}
+
 function Get-ExchangeSetupFacts {
     <#
     .SYNOPSIS
@@ -1389,6 +1429,7 @@ $result = [ordered]@{
         cmdlets_loaded        = $cmdletsLoaded
         installed_updates     = $installedUpdates
         setup_registry        = $setup.setup_registry
+        watermarks            = Get-SetupWatermarks -ProductKey $setup.product_key
         ad_levels             = $adLevels
     }
     os                  = $operatingSystem
