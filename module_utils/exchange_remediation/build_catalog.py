@@ -90,6 +90,7 @@ class BuildCatalog:
     cus: dict[str, tuple[CumulativeUpdate, ...]]
     rows_by_update: dict[tuple[str, str], tuple[UpdateRow, ...]]
     _builds_cache: dict[str, list[Build]] = field(default_factory=dict)
+    _supported_cache: dict[str, tuple[CumulativeUpdate, ...]] = field(default_factory=dict)
 
     def product_for(self, build: Build) -> Product | None:
         for product in self.products:
@@ -124,8 +125,28 @@ class BuildCatalog:
         return cus[-1] if cus else None
 
     def supported_cus(self, product: Product) -> tuple[CumulativeUpdate, ...]:
-        """SUs are built only for the latest CU and the one before it."""
-        return self.cus_of(product)[-2:]
+        """The CUs that still get security updates: the latest CU, and the one before it while it
+        still gets them.
+
+        Microsoft builds SUs "for the most recently released CU and for the immediately previous
+        CU", but once a product stops getting CUs the previous one stops getting SUs too: 2016
+        CU22's last SU was Nov22SU while CU23 went on to Aug26SU. A previous CU that did not get
+        the product's newest update has therefore left the window (HealthChecker lists 2016 CU23
+        alone). Without this, a 2016 CU22 server would be told to stay on CU22 Nov22SU with
+        every later CVE open.
+        """
+        found = self._supported_cache.get(product.name)
+        if found is not None:
+            return found
+        cus = self.cus_of(product)
+        found = cus[-2:]
+        if len(cus) >= 2:
+            months = [month for cu in cus for month in (update_month(u.name) for u in cu.updates) if month]
+            previous = {update_month(u.name) for u in cus[-2].updates}
+            if months and max(months) not in previous:
+                found = cus[-1:]
+        self._supported_cache[product.name] = found
+        return found
 
     def update_rows(self, product: Product, update: str) -> tuple[UpdateRow, ...]:
         return self.rows_by_update.get((product.name, update), ())
