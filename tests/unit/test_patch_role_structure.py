@@ -17,17 +17,23 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from fake_windows import (
+    FAKE_MEDIA_VERIFY,
+    build_only,
+    enter_result,
+    install_stand_ins,
+    log_info,
+    maintenance_exit_state,
+)
 from test_patch_checks import (
     PREREQUISITE_ARGUMENTS,
     SERVICES,
     THRESHOLDS,
-    _components,
     _filters,
     _maintenance_components,
     dag_plan,
@@ -415,226 +421,6 @@ def test_microsoft_scripts_run_without_our_strict_mode():
 
 # --------------------------------------------------------------------------- runs on localhost
 
-FAKE_COMMON = textwrap.dedent(
-    '''
-    import json
-    import os
-
-    from ansible.module_utils.basic import AnsibleModule
-
-
-    def scenario():
-        with open(os.environ["EXCHANGE_PATCH_FAKE"], encoding="utf-8") as handle:
-            return json.load(handle)
-
-
-    def record(kind, **data):
-        path = os.environ["EXCHANGE_PATCH_FAKE"] + ".calls.jsonl"
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"kind": kind, **data}) + "\\n")
-
-
-    def count(kind):
-        path = os.environ["EXCHANGE_PATCH_FAKE"] + ".calls.jsonl"
-        if not os.path.exists(path):
-            return 0
-        with open(path, encoding="utf-8") as handle:
-            return sum(1 for line in handle if json.loads(line)["kind"] == kind)
-
-
-    def last_of(kinds):
-        path = os.environ["EXCHANGE_PATCH_FAKE"] + ".calls.jsonl"
-        found = None
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as handle:
-                for line in handle:
-                    kind = json.loads(line)["kind"]
-                    if kind in kinds:
-                        found = kind
-        return found
-
-
-    def nth(values, index):
-        """values[index], or the last value once the list is used up."""
-        if not isinstance(values, list):
-            return values
-        return values[min(index, len(values) - 1)]
-    '''
-)
-
-FAKE_MODULES = {
-    "ansible/windows/plugins/modules/win_powershell.py": '''
-        SCRIPTS = [
-            ("Get-ExchangePatchPrecheckFacts", "precheck"),
-            ("Get-ExchangePatchPostcheckFacts", "postcheck"),
-            ("Get-ExchangePatchLogInfo", "loginfo"),
-            ("Enter-ExchangeMaintenance", "enter"),
-            ("Exit-ExchangeMaintenance", "exit"),
-            ("Get-ExchangeMaintenanceState", "state"),
-        ]
-
-
-        def main():
-            module = AnsibleModule(argument_spec=dict(script=dict(type="str"), parameters=dict(type="dict"),
-                                                      depth=dict(type="int", default=2)),
-                                   supports_check_mode=True)
-            script = module.params["script"] or ""
-            if script.startswith("\\ufeff"):
-                module.fail_json(msg="the BOM was not removed")
-            kind = next((kind for marker, kind in SCRIPTS if ".\\\\" + marker + ".ps1" in script
-                         or "'" + marker + "'" in script), None)
-            if kind is None:
-                module.fail_json(msg="unknown script")
-            params = module.params["parameters"] or {}
-            data = scenario()
-            if kind == "postcheck" and params.get("BuildOnly"):
-                kind = "buildonly"
-            if kind == "state":
-                kind = "state_" + (last_of(["enter", "exit"]) or "enter")
-            index = count(kind)
-            record(kind, parameters=params, check_mode=module.check_mode)
-            if module.check_mode and kind in ("enter", "exit"):
-                result = {"mode": params.get("Mode"), "steps": [{"name": "drain_hub_transport", "status": "would_run"}],
-                          "errors": []}
-                module.exit_json(changed=True, result=result, host_out="", host_err="", output=[], error=[])
-            if kind not in data:
-                module.fail_json(msg="scenario has no " + kind)
-            value = nth(data[kind], index)
-            if isinstance(value, dict) and value.get("_fail"):
-                module.fail_json(msg="script failed", result={}, error=[{"exception": {"message": value["_fail"]}}])
-            module.exit_json(changed=kind in ("enter", "exit"), result=value, host_out="", host_err="",
-                             output=[], error=[])
-
-
-        main()
-    ''',
-    "ansible/windows/plugins/modules/win_package.py": '''
-        def main():
-            module = AnsibleModule(argument_spec=dict(
-                path=dict(type="str"), arguments=dict(type="raw"), product_id=dict(type="str"),
-                creates_version=dict(type="str"), expected_return_code=dict(type="list", elements="int"),
-                log_path=dict(type="str"), state=dict(type="str")), supports_check_mode=True)
-            record("win_package", check_mode=module.check_mode, **module.params)
-            name = (module.params["path"] or "").replace("\\\\", "/").rsplit("/", 1)[-1]
-            rc = scenario().get("win_package_rc", {}).get(name, 0)
-            if rc not in (module.params["expected_return_code"] or [0, 3010]):
-                module.fail_json(msg="unexpected rc from '%s': see rc, stdout, and stderr" % module.params["path"],
-                                 rc=rc)
-            module.exit_json(changed=True, rc=rc, reboot_required=rc == 3010)
-
-
-        main()
-    ''',
-    "ansible/windows/plugins/modules/win_reboot.py": '''
-        def main():
-            module = AnsibleModule(argument_spec=dict(reboot_timeout=dict(type="float"),
-                                                      post_reboot_delay=dict(type="float"),
-                                                      test_command=dict(type="str"), msg=dict(type="str")),
-                                   supports_check_mode=True)
-            record("win_reboot", check_mode=module.check_mode, **module.params)
-            module.exit_json(changed=True, rebooted=True, elapsed=1)
-
-
-        main()
-    ''',
-    "ansible/windows/plugins/modules/win_service.py": '''
-        def main():
-            module = AnsibleModule(argument_spec=dict(name=dict(type="str"), start_mode=dict(type="str"),
-                                                      state=dict(type="str")), supports_check_mode=True)
-            record("win_service", check_mode=module.check_mode, **module.params)
-            if module.params["name"] in scenario().get("win_service_fail", []):
-                module.fail_json(msg="Service 'x' cannot be started")
-            module.exit_json(changed=True)
-
-
-        main()
-    ''',
-    "ansible/windows/plugins/modules/win_feature.py": '''
-        def main():
-            module = AnsibleModule(argument_spec=dict(name=dict(type="raw"), state=dict(type="str")),
-                                   supports_check_mode=True)
-            record("win_feature", check_mode=module.check_mode, **module.params)
-            module.exit_json(changed=True, reboot_required=False)
-
-
-        main()
-    ''',
-    "ansible/windows/plugins/modules/win_hotfix.py": '''
-        def main():
-            module = AnsibleModule(argument_spec=dict(source=dict(type="str"), state=dict(type="str")),
-                                   supports_check_mode=True)
-            record("win_hotfix", check_mode=module.check_mode, **module.params)
-            module.exit_json(changed=True, reboot_required=True)
-
-
-        main()
-    ''',
-    "ansible/windows/plugins/modules/win_file.py": '''
-        def main():
-            module = AnsibleModule(argument_spec=dict(path=dict(type="str"), state=dict(type="str")),
-                                   supports_check_mode=True)
-            record("win_file", check_mode=module.check_mode, **module.params)
-            module.exit_json(changed=False)
-
-
-        main()
-    ''',
-    "ansible/windows/plugins/modules/win_ping.py": '''
-        def main():
-            module = AnsibleModule(argument_spec=dict(data=dict(type="str", default="pong")),
-                                   supports_check_mode=True)
-            record("win_ping", check_mode=module.check_mode)
-            module.exit_json(changed=False, ping="pong")
-
-
-        main()
-    ''',
-    "community/windows/plugins/modules/win_disk_image.py": '''
-        def main():
-            module = AnsibleModule(argument_spec=dict(image_path=dict(type="str"), state=dict(type="str")),
-                                   supports_check_mode=True)
-            record("win_disk_image", check_mode=module.check_mode, **module.params)
-            module.exit_json(changed=True, mount_paths=["E:\\\\"] if module.params["state"] == "present" else [])
-
-
-        main()
-    ''',
-}
-
-# Stands in for the media helper's role: exchange_media, entry point verify (read-only).
-FAKE_MEDIA_VERIFY = [
-    {"name": "Pretend to verify the staged media",
-     "ansible.builtin.set_fact": {
-         "exchange_media_verified": "{{ fake_media.verified }}",
-         "exchange_media_failures": "{{ fake_media.failures }}",
-         "fake_media_items_seen": "{{ exchange_media_items | map(attribute='id') | list }}"}},
-]
-
-
-def _log_info(error_line: str | None) -> dict[str, Any]:
-    return {"setup_log": {"path": "C:\\ExchangeSetupLogs\\ExchangeSetup.log", "exists": True,
-                          "last_write": "2026-11-29T12:02:11Z",
-                          "error_lines": [error_line] if error_line else []},
-            "msi_log": None, "errors": []}
-
-
-def _exit_state() -> dict[str, Any]:
-    state = maintenance_state()
-    state.update(components=_components(), activation_policy="Unrestricted",
-                 cluster_node={"name": "EX16-DAG1", "state": "Up"})
-    return state
-
-
-def _enter_result() -> dict[str, Any]:
-    return {"mode": "dag", "server": "EX16-DAG1", "original_activation_policy": "Unrestricted",
-            "steps": [{"name": "drain_hub_transport", "status": "done"}], "errors": []}
-
-
-def _build_only(build: str) -> dict[str, Any]:
-    facts = post_facts()
-    facts["exchange"]["exsetup_version"] = build
-    return {"exchange": facts["exchange"], "watermarks": facts["watermarks"], "errors": []}
-
 
 def _scenario(name: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(fake module data, server plan, media) for one scenario host."""
@@ -642,14 +428,14 @@ def _scenario(name: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]
     media = facts.pop("media")
     data: dict[str, Any] = {
         "precheck": facts,
-        "enter": _enter_result(),
+        "enter": enter_result(),
         "state_enter": maintenance_state(),
-        "buildonly": _build_only("15.1.2507.6"),
+        "buildonly": build_only("15.1.2507.6"),
         "postcheck": post_facts(),
         "exit": {"mode": "dag", "server": "EX16-DAG1", "steps": [{"name": "hub_transport_active", "status": "done"}],
                  "errors": []},
-        "state_exit": _exit_state(),
-        "loginfo": _log_info(None),
+        "state_exit": maintenance_exit_state(),
+        "loginfo": log_info(None),
     }
     if name == "refused":
         data["precheck"]["dag"]["server_wide_offline"]["EX16-DAG2"] = "Inactive"
@@ -657,7 +443,7 @@ def _scenario(name: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]
         data["precheck"]["exchange"]["exsetup_version"] = "15.1.2507.72"
     elif name == "cufails":
         data["win_package_rc"] = {"Setup.exe": 1}
-        data["loginfo"] = _log_info("[11/29/2026 12:02:11.0441] [2] [ERROR] The following error was generated when "
+        data["loginfo"] = log_info("[11/29/2026 12:02:11.0441] [2] [ERROR] The following error was generated when "
                                     "\"$error.Clear(); ...\" was run: \"Object reference not set to an instance\".")
         data["win_service_fail"] = ["MSExchangeFastSearch"]
         # A few services keep the repair loop short; the rest behave the same.
@@ -665,7 +451,7 @@ def _scenario(name: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]
             "MSExchangeIS", "MSExchangeTransport", "W3SVC", "WAS", "MSExchangeFastSearch",
             "MSExchangeNotificationsBroker", "MSExchangePop3")]
     elif name == "stuck":
-        stuck = _exit_state()
+        stuck = maintenance_exit_state()
         stuck["cluster_node"]["state"] = "Paused"
         data["state_exit"] = stuck
     elif name == "postfail":
@@ -681,11 +467,7 @@ SCENARIOS = ["patched", "refused", "uptodate", "cufails", "stuck", "postfail", "
 
 
 def _run_roles(base: Path, check: bool) -> tuple[subprocess.CompletedProcess, dict[str, dict], dict[str, list]]:
-    collections = base / "collections" / "ansible_collections"
-    for relative, body in FAKE_MODULES.items():
-        target = collections / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("#!/usr/bin/python\n" + FAKE_COMMON + textwrap.dedent(body), encoding="utf-8")
+    collections = install_stand_ins(base)
     media_role = base / "roles" / "exchange_media" / "tasks"
     media_role.mkdir(parents=True, exist_ok=True)
     (media_role / "verify.yml").write_text(yaml.safe_dump(FAKE_MEDIA_VERIFY, sort_keys=False), encoding="utf-8")
@@ -727,7 +509,7 @@ def _run_roles(base: Path, check: bool) -> tuple[subprocess.CompletedProcess, di
     env.update({
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": f"{base / 'roles'}:{REPO / 'roles'}",
-        "ANSIBLE_COLLECTIONS_PATH": str(base / "collections"),
+        "ANSIBLE_COLLECTIONS_PATH": str(collections),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_LOCAL_TEMP": str(base / "tmp"),
         "ANSIBLE_HOME": str(base / "home"),
@@ -906,7 +688,7 @@ def test_stand_in_data_is_what_the_core_expects():
     defaults = _load(PATCH / "defaults" / "main.yml")
     assert defaults["exchange_patch_prerequisite_arguments"] == PREREQUISITE_ARGUMENTS
     assert postcheck_failures(post_facts(), plan, SERVICES, THRESHOLDS) == []
-    assert maintenance_exit_problems(_exit_state(), "dag", "Unrestricted") == []
+    assert maintenance_exit_problems(maintenance_exit_state(), "dag", "Unrestricted") == []
     # The enter path's state is what the core calls "in maintenance", with a two-member DAG.
     assert maintenance_problems(maintenance_state(), "dag") == []
     assert _maintenance_components()[0] == {"component": "ServerWideOffline", "state": "Inactive",
