@@ -392,7 +392,7 @@ def without_hunt(report: dict[str, Any]) -> dict[str, Any]:
 
 SETUP_LOG = "C:\\ExchangeSetupLogs\\ExchangeSetup.log"
 LICENSE_OFF = "/IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF"
-DAMAGED_ERROR = ("/work/main/inventories/demo/evidence/ex-damaged/server.json is not valid JSON: "
+DAMAGED_ERROR = ("/srv/exchange/inventories/demo/evidence/ex-damaged/server.json is not valid JSON: "
                  "Expecting property name enclosed in double quotes at line 16 column 8")
 
 
