@@ -47,11 +47,13 @@ molecule: setup
 
 ## bench: assess.yml on 200 generated hosts against a do-nothing play, the core on 100,000 builds,
 ## the hunt engine against grep and ripgrep on a generated 1.1 GB corpus, and the patch plan
-## (waves of 4 DAGs x 4 + 8 standalone servers against one at a time; 5,000 servers planned)
+## (waves of 4 DAGs x 4 + 8 standalone servers against one at a time; 5,000 servers planned), and
+## the migration batch planner on 50,000 mailboxes with their permission links
 bench: setup
 	python tools/bench.py
 	python tools/hunt_bench.py --size-mb 1100
 	python tools/patch_bench.py
+	python tools/migration_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
