@@ -44,6 +44,7 @@ integration: setup
 molecule: setup
 	molecule test --scenario-name default
 	molecule test --scenario-name remediate
+	molecule test --scenario-name migrate
 
 ## bench: assess.yml on 200 generated hosts against a do-nothing play, the core on 100,000 builds,
 ## the hunt engine against grep and ripgrep on a generated 1.1 GB corpus, and the patch plan
