@@ -41,3 +41,29 @@ def test_a_wrong_variable_names_itself(tmp_path: Path, variable: str, value: str
                        "-e", f"{variable}={value}")
     assert run.returncode != 0
     assert variable in run.stdout + run.stderr
+
+
+def test_staging_without_its_settings_stops_before_anything_is_created(tmp_path: Path) -> None:
+    run = run_playbook("migrate_stage.yml", DEMO, tmp_path, "-e", "exchange_facts_run_id=pytest-migrate-apply",
+                       "-e", "m365_migration_stage_apply=true")
+    assert run.returncode != 0
+    assert "m365_migration_stage_management_host" in run.stdout
+    assert "Stage the endpoint and the batches" not in run.stdout
+
+
+def test_nothing_is_staged_while_a_blocker_stands(tmp_path: Path) -> None:
+    settings = {"m365_migration_stage_apply": "true", "m365_migration_stage_management_host": "mgmt01",
+                "m365_migration_stage_app_id": "00000000-0000-0000-0000-000000000002",
+                "m365_migration_stage_certificate_thumbprint": "B" * 40,
+                "m365_migration_stage_remote_server": "mail.contoso.com",
+                "m365_migration_stage_endpoint_credential_user": "CONTOSO\\svc-mrsproxy"}
+    extra = [arg for name, value in settings.items() for arg in ("-e", f"{name}={value}")]
+    run = run_playbook("migrate_stage.yml", DEMO, tmp_path, "-e", "exchange_facts_run_id=pytest-migrate-blocked",
+                       *extra)
+    assert run.returncode != 0
+    out = run.stdout
+    assert "migration-type:none" in out and "m365_migration_stage_override_blockers" in out
+    # Refused by the first check of the staging tasks: MRSProxy untouched, no CSV copied, no script run.
+    assert "Refuse to stage while a blocker stands" in out
+    for later in ("Turn MRSProxy on", "Copy the batch CSVs", "Stage the endpoint and batches in Exchange Online"):
+        assert f"TASK [m365_migration_stage : {later}" not in out
