@@ -28,26 +28,27 @@ class KnowledgeBase:
     march21: March21Special
 
 
-def _read(data_dir: str, name: str) -> str:
+def read_data_text(data_dir: str, name: str, error: type[ValueError] = KnowledgeError) -> str:
+    """A data file as text; ``error`` is the loader's own error type, so each names its own data."""
     path = os.path.join(data_dir, name)
     try:
         with open(path, encoding="utf-8") as handle:
             return handle.read()
     except OSError as exc:
-        raise KnowledgeError(f"cannot read {path}: {exc.strerror}") from exc
+        raise error(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _yaml(data_dir: str, name: str) -> Any:
+def read_data_yaml(data_dir: str, name: str, error: type[ValueError] = KnowledgeError) -> Any:
     try:
         # The C loader, where PyYAML has it, reads the catalog five times faster.
-        return yaml.load(_read(data_dir, name), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yaml.load(read_data_text(data_dir, name, error), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
-        raise KnowledgeError(f"{os.path.join(data_dir, name)} is not valid YAML: {exc}") from exc
+        raise error(f"{os.path.join(data_dir, name)} is not valid YAML: {exc}") from exc
 
 
 def load_knowledge(data_dir: str) -> KnowledgeBase:
     return KnowledgeBase(
-        catalog=load_catalog(_read(data_dir, CATALOG_FILE), _yaml(data_dir, PRODUCTS_FILE)),
-        table=load_cve_table(_yaml(data_dir, CVES_FILE)),
-        march21=load_march21_special(_yaml(data_dir, MARCH21_FILE)),
+        catalog=load_catalog(read_data_text(data_dir, CATALOG_FILE), read_data_yaml(data_dir, PRODUCTS_FILE)),
+        table=load_cve_table(read_data_yaml(data_dir, CVES_FILE)),
+        march21=load_march21_special(read_data_yaml(data_dir, MARCH21_FILE)),
     )

@@ -12,16 +12,14 @@ agree with ``migration_batches``.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import yaml
-
 from .build_catalog import BuildCatalog, Product
 from .build_number import Build, parse_file_version
+from .knowledge_base import read_data_yaml
 from .migration_batches import GB, MAX_ONBOARDING_BYTES, SYSTEM_KINDS, Mailbox
 
 RULES_FILE = "migration-rules.yml"
@@ -150,15 +148,7 @@ def parse_migration_rules(data: Any) -> MigrationRules:
 
 
 def load_migration_rules(data_dir: str) -> MigrationRules:
-    path = os.path.join(data_dir, RULES_FILE)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except OSError as exc:
-        raise MigrationRulesError(f"cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise MigrationRulesError(f"{path} is not valid YAML: {exc}") from exc
-    return parse_migration_rules(data)
+    return parse_migration_rules(read_data_yaml(data_dir, RULES_FILE, MigrationRulesError))
 
 
 # --- builds ---------------------------------------------------------------------------------------

@@ -14,10 +14,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from .ad_preparation import AdLevelTable, load_ad_levels
 from .build_catalog import BuildCatalog, load_catalog
+from .knowledge_base import read_data_text, read_data_yaml
 from .license_switch import SetupSwitches, load_setup_switches
 from .patch_media import MediaCatalog, load_media_catalog
 from .patch_prerequisites import PrerequisiteRules, load_prerequisite_rules
@@ -63,19 +62,11 @@ class PatchKnowledge:
 
 
 def _read(data_dir: str, name: str) -> str:
-    path = os.path.join(data_dir, name)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise PatchDataError(f"cannot read {path}: {exc.strerror}") from exc
+    return read_data_text(data_dir, name, PatchDataError)
 
 
 def _yaml(data_dir: str, name: str) -> Any:
-    try:
-        return yaml.load(_read(data_dir, name), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise PatchDataError(f"{os.path.join(data_dir, name)} is not valid YAML: {exc}") from exc
+    return read_data_yaml(data_dir, name, PatchDataError)
 
 
 def _validated(data_dir: str, name: str) -> Any:
