@@ -16,6 +16,7 @@ never be "no" on evidence that was not fully read.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import re
@@ -84,6 +85,19 @@ _CMDLET_MESSAGE = re.compile(r"^Cmdlet (succeeded|failed)\. Cmdlet (\S+?),? para
                              re.IGNORECASE | re.DOTALL)
 _EDGE_READS = (64 * 1024, 1 << 20)
 
+# Where a finding's observables (report indicator "observables") are, by rule source type: the
+# request's client address, user agent and path (log-formats.md §2, §6, §7). Only fields the row
+# already holds are read, so the hunt does no extra parsing; a file's hash is the one virtual
+# field read, and its finding's evidence summary has computed it already. The IIS user agent stays
+# as logged ('+' for spaces): the export says so instead of guessing which '+' was a space.
+_OBSERVABLE_FIELDS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "iis_log": (("ip", ("c-ip",)), ("user_agent", ("cs(User-Agent)",)), ("url", ("cs-uri-stem",))),
+    "exchange_log": (("ip", ("ClientIpAddress",)), ("user_agent", ("UserAgent", "ClientInfo")),
+                     ("url", ("UrlStem",))),
+    "cmdlet": (("ip", ("ClientIpAddress",)),),
+    "file": (("path", ("path",)), ("sha256", ("sha256",))),
+}
+
 
 # --------------------------------------------------------------------------------- results
 
@@ -101,9 +115,10 @@ class Finding:
     detail: str
     evidence: str
     fields: dict[str, str] = field(default_factory=dict)
+    observables: dict[str, str] = field(default_factory=dict)
 
     def to_report(self) -> dict[str, Any]:
-        return {
+        report = {
             "rule": self.rule,
             "cve": self.cves[0] if self.cves else None,
             "cves": list(self.cves),
@@ -117,6 +132,10 @@ class Finding:
             "evidence": self.evidence,
             "attempt": False,
         }
+        if self.observables:
+            # Only when there are some: findings of events and text logs keep their old shape.
+            report["observables"] = dict(self.observables)
+        return report
 
 
 @dataclass
@@ -183,6 +202,43 @@ class HuntLimits:
     max_findings_per_rule: int = 200
     max_line_bytes: int = 1 << 20
     max_candidates_per_file: int = 100_000
+
+
+# --------------------------------------------------------------------------------- observables
+
+
+def finding_observables(source_type: str, record: Record) -> dict[str, str]:
+    """ip, user_agent, url, path and sha256 of one finding's record: only the keys that have a value."""
+    found: dict[str, str] = {}
+    for key, names in _OBSERVABLE_FIELDS.get(source_type, ()):
+        for name in names:
+            value = record.get(name)
+            if isinstance(value, str) and value.strip() and value != "-":
+                found[key] = value.strip()
+                break
+    if "ip" in found:
+        address = client_address(found["ip"])
+        if address:
+            found["ip"] = address
+        else:
+            del found["ip"]
+    if "sha256" in found:
+        # A listing may carry a damaged hash; an observable is a real SHA-256 or nothing.
+        digest = found.pop("sha256").lower()
+        if re.fullmatch(r"[0-9a-f]{64}", digest):
+            found["sha256"] = digest
+    return found
+
+
+def client_address(value: str) -> str | None:
+    """The client of a logged address: the first of a proxy chain ('203.0.113.77 10.0.10.5'),
+    without an IPv6 zone ('%12') or brackets; None when it is no IP address."""
+    first = value.replace(",", " ").split()[0] if value.split() else ""
+    first = first.strip("[]").split("%", 1)[0]
+    try:
+        return ipaddress.ip_address(first).compressed
+    except ValueError:
+        return None
 
 
 # --------------------------------------------------------------------------------- server kind
@@ -576,7 +632,7 @@ class _Hunt:
         return Finding(
             rule=rule.id, title=rule.title, attack=rule.attack, cves=tuple(rule.cves), severity=outcome.severity,
             source=source, line=line, time=time, detail=outcome.detail, evidence=evidence()[:EVIDENCE_CHARS],
-            fields=fields,
+            fields=fields, observables=finding_observables(rule.source.type, record),
         )
 
     def resolve_pending(self) -> None:

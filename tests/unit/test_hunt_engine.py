@@ -1,5 +1,6 @@
 """The hunt engine on built bundles (real log layouts from log-formats.md) and on the demo estate."""
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -248,9 +249,16 @@ def test_findings_on_a_bundle_of_every_layout(tmp_path):
     assert report["cve"] == "CVE-2021-26855"
     assert report["attempt"] is False
     assert set(report) == {"rule", "cve", "cves", "severity", "source", "line", "time", "detail", "title", "attack",
-                           "evidence", "attempt"}
+                           "evidence", "attempt", "observables"}
+    # The request's client, user agent and path, read from the row's own columns.
+    assert report["observables"] == {"ip": "203.0.113.45", "user_agent": "python-requests/2.25.1", "url": "/ecp/y.js"}
+    # Events and text logs hold no structured client: their findings keep the old shape.
+    assert "observables" not in by_line[("T-OABGEN", 7)].to_report()
+    assert "observables" not in by_line[("T-UM", None)].to_report()
     assert by_line[("T-WEBSHELL-ACCESS", 14)].fields == {"cs-uri-stem": "/aspnet_client/system_web/4BETNm9k.aspx",
                                                          "page_on_disk": "true"}
+    web_access = by_line[("T-WEBSHELL-ACCESS", 14)].observables
+    assert web_access["url"] == "/aspnet_client/system_web/4BETNm9k.aspx"
     assert by_line[("T-OABGEN", 7)].detail == "C:\\inetpub\\wwwroot\\aspnet_client\\system_web\\shell.aspx"
     export = next(f for f in hunt.findings if f.source == "eventlog:MSExchange Management")
     assert export.time == "2021-08-10T22:30:08.489Z"
@@ -258,6 +266,24 @@ def test_findings_on_a_bundle_of_every_layout(tmp_path):
     assert json.loads(export.evidence)["Id"] == 1
     shell = next(f for f in hunt.findings if f.rule == "T-WEBSHELL-FILE")
     assert shell.evidence.startswith("C:\\inetpub\\wwwroot\\aspnet_client\\system_web\\4BETNm9k.aspx, ")
+    shell_bytes = (Path(root) / "files/C/inetpub/wwwroot/aspnet_client/system_web/4BETNm9k.aspx").read_bytes()
+    assert shell.observables == {"path": "C:\\inetpub\\wwwroot\\aspnet_client\\system_web\\4BETNm9k.aspx",
+                                 "sha256": hashlib.sha256(shell_bytes).hexdigest()}
+    # The second IIS block (with sc-bytes/cs-bytes) still finds the client's columns by name.
+    assert by_line[("T-WEBSHELL-ACCESS", 14)].observables["ip"] == "104.250.191.110"
+    assert by_line[("T-WEBSHELL-ACCESS", 14)].observables["user_agent"] == "antSword/v2.1"
+
+
+@pytest.mark.parametrize(("logged", "expected"), [
+    ("104.140.114.110", "104.140.114.110"),
+    ("203.0.113.77 10.0.10.5", "203.0.113.77"),  # Rps_Http proxy chain: the first is the client
+    ("fe80::1%12", "fe80::1"),
+    ("[2001:db8::0:1]", "2001:db8::1"),
+    ("unknown", None),
+    ("", None),
+])
+def test_client_address(logged, expected):
+    assert hunt_engine.client_address(logged) == expected
 
 
 def test_source_statistics(tmp_path):
@@ -626,6 +652,27 @@ def test_demo_ex16_legacy_proxylogon_story(demo_rules):
     for stream in ("HttpProxy", "ECP", "OABGenerator", "Application", "MSExchangeManagement", "WebFolders"):
         assert hunt.sources[stream].present and hunt.sources[stream].required, stream
     assert hunt.sources["HttpProxy"].first.startswith("2021-02-07")
+
+
+def test_demo_ex16_legacy_observables(demo_rules):
+    hunt = _demo("ex16-legacy", demo_rules)
+    proxy = [f for f in hunt.findings if f.rule == "PL-26855-HTTPPROXY" and f.severity == "critical"]
+    assert proxy
+    for finding in proxy:
+        row = finding.evidence.split(",")
+        assert finding.observables["ip"] == row[17] == "104.140.114.110"
+        assert finding.observables["user_agent"] == row[16] == "python-requests/2.25.1"
+        assert finding.observables["url"] == row[9]
+    shell = next(f for f in hunt.findings if f.rule == "WEBSHELL-CONTENT")
+    copy = DEMO / "ex16-legacy" / "files/C/inetpub/wwwroot/aspnet_client/system_web/4BETNm9k.aspx"
+    assert shell.observables == {"path": "C:\\inetpub\\wwwroot\\aspnet_client\\system_web\\4BETNm9k.aspx",
+                                 "sha256": hashlib.sha256(copy.read_bytes()).hexdigest()}
+    # IIS keeps '+' for spaces in the user agent: the value stays as logged.
+    crawler = next(f for f in hunt.findings if f.rule == "PL-IIS-VOLEXITY-OWA-CRAWLER")
+    assert crawler.observables["user_agent"] == crawler.evidence.split()[9]
+    assert crawler.observables["user_agent"].startswith("Mozilla/5.0+(compatible;+Baiduspider/2.0;")
+    # Events carry no client address: no observables.
+    assert all(not f.observables for f in hunt.findings if f.source.startswith("eventlog:"))
 
 
 @pytest.mark.parametrize("host", ["ex19-dag1", "ex19-dag3", "ex13", "ex16-mitigated", "exse01"])
