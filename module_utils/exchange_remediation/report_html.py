@@ -1,20 +1,39 @@
-"""HTML page for a report.json (format version 1).
+"""HTML dashboard for a report.json (format version 1), and one standalone page per server.
 
-One self-contained file: inline CSS, no script, no external asset, so it can be mailed,
-archived with the evidence and printed. Every value taken from the report goes through
-``_e`` (clean_text + html.escape): host names, paths, log lines and user agents come from
-servers that may be under an attacker's control. A finding's evidence (a raw log line, event or
-file summary, up to 2000 characters of attacker-chosen text) keeps its lines in a
-``<pre><code>`` block, through clean_block + html.escape.
+One self-contained file: inline CSS and inline SVG, no script, no external asset, so it can be
+mailed, archived with the evidence and printed. A manager reads the top (totals per status, the
+policy verdict, a status chart, what changed since the previous run, when the attacks happened);
+an engineer reads the per-server sections below (evidence, next step, before/after), each a
+printed page of its own. render_server_page gives one server's section as its own page
+(servers/<safe_page_name>.html beside report.html, written by report_files).
+
+Every value taken from the report goes through ``_e`` (clean_text + html.escape): host names,
+paths, log lines and user agents come from servers that may be under an attacker's control. A
+finding's evidence (a raw log line, event or file summary, up to 2000 characters of
+attacker-chosen text) keeps its lines in a ``<pre><code>`` block, through clean_block +
+html.escape.
 
 Pure: stdlib only, no I/O.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
+import re
 from typing import Any
 
+from .estate_status import STATUSES, server_status, status_counts
+from .report_svg import (
+    STATUS_LABELS,
+    TimelineRow,
+    duration_text,
+    time_text,
+    timeline_hidden,
+    timeline_rows,
+    timeline_svg,
+)
+from .report_svg import status_chart as _status_chart_svg
 from .report_table import (
     ATTEMPT_NOTE,
     HUNT_STATUS_TEXT,
@@ -93,12 +112,66 @@ dl.facts dd { margin: 0; }
 ul.reasons { margin: .2em 0 .5em; }
 pre.evidence { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f6f6; margin: .3em 0;
                padding: .3em .5em; font: 12px/1.35 Consolas, "Courier New", monospace; }
+/* The dashboard: totals per status, policy verdict, charts. */
+body { max-width: 1500px; }
+header.top { display: flex; flex-wrap: wrap; align-items: flex-end; justify-content: space-between; gap: .5em 2em; }
+.tiles { display: flex; flex-wrap: wrap; gap: .6em; margin: .8em 0; }
+.tile { display: block; min-width: 7.5em; padding: .45em .9em; border-radius: 6px; color: #fff;
+        text-decoration: none; border: 1px solid rgba(0,0,0,.15); }
+.tile .num { display: block; font-size: 2.3em; font-weight: 700; line-height: 1.05; }
+.tile .label { font-size: .95em; font-weight: 600; text-transform: uppercase; letter-spacing: .04em; }
+.tile.zero { opacity: .45; }
+.tile.total { background: #263238; }
+.ds-compromised { background: #7f0019; color: #fff; }
+.ds-vulnerable { background: #d32f2f; color: #fff; }
+.ds-unknown { background: #e08600; color: #fff; }
+.ds-mitigated { background: #b79b00; color: #fff; }
+.ds-patched { background: #2e7d32; color: #fff; }
+.badge.ds { border-color: transparent; font-weight: 600; }
+p.headline { font-size: 1.15em; margin: .2em 0 .8em; }
+p.headline > span { margin-right: .8em; }
+.hl-compromised strong { color: #7f0019; }
+.hl-vulnerable strong { color: #c62828; }
+.hl-unknown strong { color: #a65f00; }
+.hl-clear { color: #2e7d32; font-weight: 600; }
+.policy { border-left: 10px solid; padding: .5em 1em; margin: .6em 0; border-radius: 4px; }
+.policy h2 { border: 0; margin: 0 0 .2em; font-size: 1.35em; }
+.policy-failed { border-color: #b00020; background: #fde7ea; }
+.policy-passed { border-color: #2e7d32; background: #e3f4e4; }
+.policy ul { margin: .2em 0; padding-left: 1.2em; }
+.cond-triggered { font-weight: 600; color: #8a0016; }
+.cond-quiet { color: #555; }
+nav.sections { position: sticky; top: 0; background: #fff; border-bottom: 1px solid #ccc; padding: .3em 0;
+               z-index: 2; }
+nav.sections a { margin-right: 1.2em; }
+.overview { display: flex; flex-wrap: wrap; gap: 1em 2.5em; align-items: flex-start; }
+.who dt { font-weight: 600; }
+.who dd { margin: 0 0 .4em; }
+svg.timeline { width: 100%; height: auto; max-width: 1400px; font-family: inherit; }
+svg text { font-size: 12px; fill: #1b1b1b; }
+svg .panel-head { font-weight: 700; font-size: 13px; }
+svg .tick { font-size: 11px; fill: #333; }
+svg .tick-2 { fill: #666; }
+svg .gap { font-weight: 600; fill: #666; }
+svg .row-label { font-weight: 600; }
+svg .exploit-label { font-weight: 700; fill: #b00020; }
+svg a .row-label { fill: #0b57a4; }
+svg .bar-label { font-size: 14px; font-weight: 600; }
+svg .bar-count { font-size: 15px; font-weight: 700; }
+ul.exploit { margin: .3em 0 .6em; padding-left: 1.2em; }
+ul.exploit li { color: #8a0016; }
+p.no-hits { font-size: 1.1em; padding: .6em .9em; background: #f3f3f3; border: 1px dashed #999; }
+.retention-short { background: #ffe2b3; padding: .2em .4em; }
+.flag { font-size: .8em; padding: 0 .35em; border-radius: 3px; background: #ffe2b3; border: 1px solid #d9a441;
+        white-space: nowrap; }
 @page { size: A4 landscape; margin: 12mm; }
 @media print {
-  body { margin: 0; font-size: 11px; }
+  body { margin: 0; font-size: 11px; max-width: none; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  nav, .nav { display: none !important; }
   section.host { break-before: page; }
-  tr, .indicator, dl.facts { break-inside: avoid; }
+  body.server-page section.host { break-before: auto; }
+  tr, .indicator, dl.facts, svg { break-inside: avoid; }
   a { color: inherit; text-decoration: none; }
 }
 """
@@ -124,7 +197,7 @@ def _e(value: object, missing: str = "—") -> str:
     return html.escape(clean_text(value, missing), quote=True)
 
 
-def _summary_section(report: dict[str, Any]) -> str:
+def _summary_section(report: dict[str, Any], overview: str) -> str:
     counts = estate_counts(report)
     cells = [
         ("Hosts", counts["hosts"], ""),
@@ -145,37 +218,47 @@ def _summary_section(report: dict[str, Any]) -> str:
     head = "".join(f"<th>{label}</th>" for label, _, _ in cells)
     body = "".join(f'<td class="num {css}">{number}</td>' for _, number, css in cells)
     table = f"<table><tr>{head}</tr><tr>{body}</tr></table>"
-    return f'<section id="summary"><h2>Estate summary</h2>{table}</section>'
+    return f'<section id="summary"><h2>Estate summary</h2>{overview}{table}</section>'
 
 
-def _servers_table(hosts: list[tuple[str, dict[str, Any]]]) -> str:
-    titles = ("Host", "Status", "Product", "CU", "SU", "Build", "Supported", "Latest", "Open CVEs",
-              "Vulnerable", "Compromised", "Findings", "Next step")
+def _status_badge(host: dict[str, Any]) -> str:
+    status = server_status(host)
+    return f'<span class="badge ds ds-{status}">{status}</span>'
+
+
+def _flags(host: dict[str, Any]) -> str:
+    """Short warnings a manager should not miss in the table."""
+    flags = []
+    if as_dict(host.get("exchange")).get("supported") is False:
+        flags.append("out of support")
+    if as_dict(hunt_of(host).get("retention")).get("short") is True:
+        flags.append("short logs")
+    return "".join(f' <span class="flag">{flag}</span>' for flag in flags)
+
+
+def _servers_table(hosts: list[tuple[str, dict[str, Any]]], pages: dict[str, str]) -> str:
+    titles = ("Server", "Status", "Product · CU · SU", "Build", "Open CVEs", "Compromised", "Findings",
+              "Next step", "Page")
     rows = []
     for index, (name, host) in enumerate(hosts, start=1):
         exchange = as_dict(host.get("exchange"))
-        status = status_of(host)
-        vulnerable = yes_no(vulnerable_of(host))
         compromised = compromised_of(host)
-        if status == "ok":
+        if status_of(host) == "ok":
             next_step = _e(next_step_text(host))
         else:
             next_step = f"<strong>{NOT_ASSESSED}</strong>: {_e(host.get('error'), 'no reason given')}"
+        product = " ".join(part for part in (_e(exchange.get("product"), ""), _e(exchange.get("cu"), "")) if part)
         rows.append(
             "<tr>"
             f'<td><a href="#host-{index}">{_e(name)}</a></td>'
-            f'<td class="status-{status}">{status}</td>'
-            f"<td>{_e(exchange.get('product'))}</td>"
-            f"<td>{_e(exchange.get('cu'))}</td>"
-            f"<td>{html.escape(su_text(exchange))}</td>"
+            f"<td>{_status_badge(host)}</td>"
+            f"<td>{product or '—'} · SU {html.escape(su_text(exchange))}{_flags(host)}</td>"
             f"<td>{_e(exchange.get('build'))}</td>"
-            f"<td>{yes_no(exchange.get('supported'))}</td>"
-            f"<td>{yes_no(exchange.get('latest'))}</td>"
             f'<td class="num">{html.escape(open_cves_text(host))}</td>'
-            f'<td class="v-{vulnerable}">{vulnerable}</td>'
             f'<td class="c-{compromised}">{compromised}</td>'
             f"<td>{html.escape(findings_text(host))}</td>"
             f"<td>{next_step}</td>"
+            f'<td><a href="servers/{html.escape(pages[name])}.html">page</a></td>'
             "</tr>"
         )
     head = "".join(f"<th>{title}</th>" for title in titles)
@@ -338,6 +421,26 @@ def _sources(hunt: dict[str, Any]) -> str:
     return f"<h4>Sources read</h4><table>{head}{''.join(rows)}</table>"
 
 
+def _retention(hunt: dict[str, Any]) -> str:
+    """How far back the logs reach against what the run required (hunt.retention, when present)."""
+    if not isinstance(hunt.get("retention"), dict):
+        return ""
+    retention = as_dict(hunt.get("retention"))
+    days, required = retention.get("days"), retention.get("required_days")
+    short = retention.get("short") is True
+    sources = ", ".join(clean_text(source) for source in as_list(retention.get("sources")))
+    parts = [f"Logs reach back <strong>{_e(days)} days</strong>"]
+    if required not in (None, ""):
+        parts.append(f" (required: {_e(required)} days)")
+    parts.append(f", from {_e(retention.get('logs_from'))} to {_e(retention.get('measured_to'))}")
+    if sources:
+        parts.append(f"; shortest: {_e(sources)}")
+    verdict = (" — <strong>too short: the hunt could not see anything older</strong>" if short
+               else " — long enough")
+    css = "retention retention-short" if short else "retention"
+    return f'<p class="{css}">{"".join(parts)}{verdict}.</p>'
+
+
 def _compromise(host: dict[str, Any]) -> str:
     verdict = compromised_of(host)
     hunt = hunt_of(host)
@@ -367,7 +470,7 @@ def _compromise(host: dict[str, Any]) -> str:
         f"{coverage}"
         f'<p class="meta">{" · ".join(facts)}</p>'
         + (f"<p>Hunt warnings:</p><ul>{warnings}</ul>" if warnings else "")
-        + f"{_exposure(hunt)}{_sources(hunt)}{_indicators(host)}"
+        + f"{_retention(hunt)}{_exposure(hunt)}{_sources(hunt)}{_indicators(host)}"
     )
 
 
@@ -507,7 +610,8 @@ def _host_section(index: int, name: str, host: dict[str, Any]) -> str:
         )
     return (
         f'<section class="host" id="host-{index}">'
-        f'<h2>{_e(name)} <span class="badge status-{status}">{status}</span></h2>'
+        f'<h2>{_e(name)} {_status_badge(host)} '
+        f'<span class="badge status-{status}">{"assessed" if status == "ok" else "not assessed"}</span></h2>'
         f"{banner}"
         f'<p>Vulnerable: <span class="badge v-{vulnerable}">{vulnerable}</span> · '
         f'Compromised: <span class="badge c-{compromised}">{compromised}</span> · '
@@ -529,19 +633,269 @@ def _run_line(report: dict[str, Any]) -> str:
     return f'<p class="meta">{" · ".join(parts)}</p>'
 
 
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{n}" for n in range(1, 10)), *(f"lpt{n}" for n in range(1, 10))}
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
+_MAX_NAME = 100
+_HASHED = re.compile(r"-[0-9a-f]{10}$")
+
+
+def safe_page_name(host: str) -> str:
+    """File name (without .html) of a server's page: lowercase, only [a-z0-9._-].
+
+    A name that is already safe (lowercase, allowed characters, not starting with a dot, not a
+    Windows device name such as "con", at most 100 characters, not ending in "-" and 10 hex
+    digits) is kept as it is. Any other name
+    is cleaned (disallowed characters become "_", cut at 100) and gets "-" and the first 10 hex
+    digits of the SHA-256 of the original name appended. That is how collisions are resolved,
+    deterministically and without knowing the rest of the report: "EX01", "ex 01" and "ex_01"
+    become "ex01-<hash>", "ex_01-<hash>" and "ex_01". Why that never collides: a kept name is
+    the inventory name itself and never ends in "-" + 10 hex digits (a name that does is hashed
+    too), so it cannot equal a hashed one; two hashed names are equal only if their originals'
+    SHA-256 prefixes are (2^-40 odds).
+    """
+    name = str(host)
+    cleaned = "".join(char if char in _SAFE else "_" for char in name.lower())[:_MAX_NAME]
+    if (cleaned == name and cleaned and not cleaned.startswith(".") and not _HASHED.search(cleaned)
+            and cleaned.split(".")[0] not in _WINDOWS_RESERVED):
+        return cleaned
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    base = cleaned.lstrip(".") or "host"
+    if base.split(".")[0] in _WINDOWS_RESERVED:
+        base = f"_{base}"
+    return f"{base}-{digest}"
+
+
+def page_names(report: dict[str, Any]) -> dict[str, str]:
+    """Inventory name -> page name for every server of the report (see safe_page_name)."""
+    return {name: safe_page_name(name) for name, _ in sorted_hosts(as_dict(report))}
+
+
+def _anchors(hosts: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    return {name: f"host-{index}" for index, (name, _) in enumerate(hosts, start=1)}
+
+
+def _tiles(report: dict[str, Any]) -> str:
+    counts = status_counts(report)
+    hosts = len(sorted_hosts(report))
+    tiles = [f'<div class="tile total"><span class="num" id="count-total">{hosts}</span>'
+             f'<span class="label">servers</span></div>']
+    for status in STATUSES:
+        zero = " zero" if not counts[status] else ""
+        tiles.append(f'<div class="tile ds-{status}{zero}" data-status="{status}">'
+                     f'<span class="num" id="count-{status}">{counts[status]}</span>'
+                     f'<span class="label">{status}</span></div>')
+    return f'<section id="totals" class="tiles">{"".join(tiles)}</section>'
+
+
+_HEADLINE = {
+    "compromised": ("compromised server", "isolate and investigate"),
+    "vulnerable": ("vulnerable server", "patch"),
+    "unknown": ("server that could not be cleared", "collect its evidence again"),
+}
+_HEADLINE_NAMES = 5
+
+
+def _headline(hosts: list[tuple[str, dict[str, Any]]]) -> str:
+    """One sentence a manager can act on: what is wrong, where, and what to do."""
+    anchors = _anchors(hosts)
+    parts = []
+    for status, (noun, action) in _HEADLINE.items():
+        names = [name for name, host in hosts if server_status(host) == status]
+        if not names:
+            continue
+        links = ", ".join(f'<a href="#{anchors[name]}">{_e(name)}</a>' for name in names[:_HEADLINE_NAMES])
+        more = f" and {len(names) - _HEADLINE_NAMES} more" if len(names) > _HEADLINE_NAMES else ""
+        plural = "s" if len(names) > 1 else ""
+        parts.append(f'<span class="hl-{status}"><strong>{len(names)} {noun}{plural}</strong> ({links}{more}): '
+                     f"{action}.</span>")
+    if not parts:
+        return '<p class="headline hl-clear">No server is compromised, vulnerable or unknown.</p>'
+    return f'<p class="headline">{" ".join(parts)}</p>'
+
+
+
+def _policy(report: dict[str, Any]) -> str:
+    if not isinstance(report.get("policy"), dict):
+        return ""
+    policy = as_dict(report.get("policy"))
+    failed = policy.get("failed") is True
+    items = []
+    for condition in (as_dict(item) for item in as_list(policy.get("conditions"))):
+        if condition.get("enforced") is not True:
+            state, css = "not enforced", "cond-quiet"
+        elif condition.get("evaluated") is not True:
+            state, css = "not evaluated", "cond-quiet"
+        elif condition.get("triggered") is True:
+            state, css = "FAILED", "cond-triggered"
+        else:
+            state, css = "passed", ""
+        items.append(f'<li class="{css}"><strong>{_e(condition.get("name"))}</strong>: {state}'
+                     f' — {_e(condition.get("summary"), "")}</li>')
+    verdict = "Policy failed" if failed else "Policy passed"
+    return (f'<section id="policy" class="policy policy-{"failed" if failed else "passed"}">'
+            f"<h2>{verdict}</h2><p>{_e(policy.get('summary'), '')}</p>"
+            f'<ul class="conditions">{"".join(items)}</ul></section>')
+
+
+def _who(report: dict[str, Any], hosts: list[tuple[str, dict[str, Any]]]) -> str:
+    """The servers behind each bar, worst first, so the chart answers "which ones?"."""
+    anchors = _anchors(hosts)
+    items = []
+    for status in STATUSES:
+        names = [name for name, host in hosts if server_status(host) == status]
+        if not names:
+            continue
+        links = ", ".join(f'<a href="#{anchors[name]}">{_e(name)}</a>' for name in names[:30])
+        more = f" and {len(names) - 30} more" if len(names) > 30 else ""
+        items.append(f'<dt><span class="badge ds ds-{status}">{STATUS_LABELS[status]}</span></dt>'
+                     f"<dd>{links}{more}</dd>")
+    return f'<dl class="who">{"".join(items)}</dl>'
+
+
+def _overview(report: dict[str, Any], hosts: list[tuple[str, dict[str, Any]]]) -> str:
+    return (f'<div class="overview"><figure>{_status_chart_svg(status_counts(report))}</figure>'
+            f"{_who(report, hosts)}</div>")
+
+
+def _change_value(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(clean_text(item) for item in value) or "none"
+    return clean_text(value)
+
+
+def _drift(report: dict[str, Any], anchors: dict[str, str]) -> str:
+    if not isinstance(report.get("drift"), dict):
+        return ""
+    drift = as_dict(report.get("drift"))
+    previous = drift.get("previous")
+    if isinstance(previous, dict):
+        meta = (f'<p class="meta">Compared with {_e(previous.get("path"))} '
+                f'(generated at {_e(previous.get("generated_at"))})</p>')
+    else:
+        meta = '<p class="meta">No previous report: drift not checked.</p>'
+
+    def link(name: object) -> str:
+        anchor = anchors.get(str(name))
+        return f'<a href="#{anchor}">{_e(name)}</a>' if anchor else _e(name)
+
+    parts = [f'<section id="drift"><h2>Changes since the previous report</h2>{meta}',
+             f"<p><strong>{_e(drift.get('summary'), 'no change')}</strong></p>"]
+    for key, label in (("hosts_added", "Servers added"), ("hosts_gone", "Servers gone")):
+        names = as_list(drift.get(key))
+        if names:
+            parts.append(f"<p>{label}: {', '.join(link(name) for name in names)}</p>")
+    changes = [as_dict(item) for item in as_list(drift.get("changes"))]
+    if changes:
+        rows = "".join(
+            f"<tr><td>{link(change.get('host'))}</td><td>{_e(str(change.get('kind') or '').replace('_', ' '))}</td>"
+            f"<td>{html.escape(_change_value(change.get('before')))}</td>"
+            f"<td>{html.escape(_change_value(change.get('after')))}</td><td>{_e(change.get('summary'), '')}</td></tr>"
+            for change in changes)
+        parts.append("<h3>Changed servers</h3><table><tr><th>Server</th><th>What</th><th>Before</th><th>After</th>"
+                     f"<th>Summary</th></tr>{rows}</table>")
+    new = [as_dict(item) for item in as_list(drift.get("new_indicators"))]
+    total = drift.get("new_indicators_total")
+    total = total if isinstance(total, int) and not isinstance(total, bool) else len(new)
+    if new:
+        rows = "".join(
+            f"<tr><td>{link(item.get('host'))}</td><td>{_e(item.get('rule'))}</td>"
+            f'<td class="sev-{severity_of(item)}">{severity_of(item)}</td>'
+            f"<td>{html.escape(where_text(item))}</td><td>{_e(item.get('time'))}</td></tr>" for item in new)
+        more = (f"<p>{total - len(new)} more new indicator(s) in report.json.</p>" if total > len(new) else "")
+        parts.append(f"<h3>New indicators ({total})</h3><table><tr><th>Server</th><th>Rule</th><th>Severity</th>"
+                     f"<th>Source</th><th>Time</th></tr>{rows}</table>{more}")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _exploitation_lines(rows: list[TimelineRow]) -> str:
+    items = []
+    for row in rows:
+        window = row.exploitation()
+        if window is None:
+            continue
+        serious = sum(1 for hit in row.hits if hit.severity in ("critical", "high") and not hit.attempt)
+        items.append(f"<li><strong>{html.escape(row.name)}</strong> exploited from {time_text(window[0])} "
+                     f"to {time_text(window[1])} ({duration_text(window[1] - window[0])}): "
+                     f"{serious} critical/high hit(s)</li>")
+    return f'<ul class="exploit">{"".join(items)}</ul>' if items else ""
+
+
+def _no_hits_text(report: dict[str, Any], only: str | None) -> str:
+    hosts = [host for name, host in sorted_hosts(report) if only is None or name == only]
+    if any(indicators_of(host) for host in hosts):
+        return "No indicator hits with a readable time: the findings are listed per server below."
+    if not any(hunt_status(host) == "done" for host in hosts):
+        return "No indicator hits — but no hunt ran, so this does not mean no compromise."
+    return "No indicator hits: the hunt found nothing in the logs and files it read."
+
+
+def _timeline(report: dict[str, Any], anchors: dict[str, str], only: str | None = None) -> str:
+    rows = timeline_rows(report, anchors, only)
+    picture = timeline_svg(rows)
+    if not picture:
+        body = f'<p class="no-hits">{html.escape(_no_hits_text(report, only))}</p>'
+    else:
+        hidden = timeline_hidden(rows)
+        note = f"<p>{hidden} more server(s) with hits are not drawn; see their sections.</p>" if hidden else ""
+        body = f"{_exploitation_lines(rows)}<figure>{picture}</figure>{note}"
+    return f'<section id="timeline"><h2>Indicator timeline</h2>{body}</section>'
+
+
+def _nav(report: dict[str, Any]) -> str:
+    links = [("totals", "Totals"), ("summary", "Summary")]
+    if isinstance(report.get("drift"), dict):
+        links.append(("drift", "Changes"))
+    links.append(("timeline", "Timeline"))
+    if remediation_of(report) is not None:
+        links.insert(1, ("remediation", "Remediation"))
+    links.append(("servers", "Servers"))
+    items = "".join(f'<a href="#{anchor}">{text}</a>' for anchor, text in links)
+    return f'<nav class="sections">{items}</nav>'
+
+
+def _head(title: str, report: dict[str, Any]) -> str:
+    css = _CSS + (_REMEDIATION_CSS if remediation_of(report) is not None else "")
+    return ("<!DOCTYPE html>\n"
+            '<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{title}</title><style>{css}</style></head>")
+
+
 def render_html(report: dict[str, Any]) -> str:
-    """The whole report as one self-contained HTML page."""
+    """The whole report as one self-contained HTML page: the dashboard, then a section per server."""
     report = as_dict(report)
     hosts = sorted_hosts(report)
+    anchors = _anchors(hosts)
+    pages = page_names(report)
     sections = "".join(_host_section(index, name, host) for index, (name, host) in enumerate(hosts, start=1))
-    css = _CSS + (_REMEDIATION_CSS if remediation_of(report) is not None else "")
+    title = f"Exchange assessment — {_e(report.get('generated_at'))}"
     return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Exchange assessment — {_e(report.get('generated_at'))}</title>"
-        f"<style>{css}</style></head><body>"
-        f"<header><h1>Exchange assessment</h1>{_run_line(report)}</header>"
-        f"{_remediation_section(report, hosts)}{_summary_section(report)}{_servers_table(hosts)}{sections}"
+        f"{_head(title, report)}<body>"
+        f'<header class="top"><div><h1>Exchange assessment</h1>{_run_line(report)}</div></header>'
+        f"{_tiles(report)}{_headline(hosts)}{_policy(report)}{_nav(report)}"
+        f"{_remediation_section(report, hosts)}{_summary_section(report, _overview(report, hosts))}"
+        f"{_drift(report, anchors)}{_timeline(report, anchors)}"
+        f"{_servers_table(hosts, pages)}{sections}"
+        "</body></html>\n"
+    )
+
+
+def render_server_page(report: dict[str, Any], host: str) -> str:
+    """One server's section as a standalone page, meant to be written to
+    servers/<safe_page_name(host)>.html beside report.html (hence the ../report.html link)."""
+    report = as_dict(report)
+    hosts = sorted_hosts(report)
+    index = next((number for number, (name, _) in enumerate(hosts, start=1) if name == host), None)
+    if index is None:
+        raise KeyError(f"host {host!r} is not in the report")
+    data = hosts[index - 1][1]
+    anchors = _anchors(hosts)
+    return (
+        f"{_head(f'{_e(host)} — Exchange assessment', report)}"
+        '<body class="server-page">'
+        '<nav class="back"><a href="../report.html">← Estate report</a></nav>'
+        f'<header class="top"><div><h1>{_e(host)} {_status_badge(data)}</h1>{_run_line(report)}</div></header>'
+        f"{_timeline(report, anchors, only=host)}{_host_section(index, host, data)}"
         "</body></html>\n"
     )

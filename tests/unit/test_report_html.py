@@ -27,8 +27,9 @@ from report_samples import (
 )
 
 from exchange_remediation.estate_report import build_report
+from exchange_remediation.estate_status import status_counts
 from exchange_remediation.remediation_summary import summarise_remediation
-from exchange_remediation.report_html import render_html
+from exchange_remediation.report_html import page_names, render_html, render_server_page, safe_page_name
 
 VOID = {"meta", "br", "link", "img", "hr", "input"}
 
@@ -156,7 +157,8 @@ def test_no_external_assets_or_script() -> None:
     for name, value in parsed.attrs:
         assert name not in ("src", "srcset"), name
         if name == "href":
-            assert value.startswith("#"), value
+            # In-page anchors, or a server's own page that report_files writes beside report.html.
+            assert value.startswith("#") or re.fullmatch(r"servers/[a-z0-9._-]+\.html", value), value
     assert not re.search(r"url\(|@import", page)
 
 
@@ -182,7 +184,13 @@ def test_servers_table_and_sections_in_host_order() -> None:
     assert rows == [("1", "ex13-broken"), ("2", "ex16"), ("3", "ex16-patched"), ("4", "ex19")]
     for index in range(1, 5):
         assert f'<section class="host" id="host-{index}">' in page
-    assert "<td>15.1.2176.2</td>" in servers and "<td>CU19</td>" in servers
+    assert "<td>15.1.2176.2</td>" in servers
+    assert ('<td>Exchange Server 2016 CU19 · SU none <span class="flag">out of support</span></td>'
+            in servers)
+    # Each row shows the server's one-word status and links to its own page.
+    assert '<td><span class="badge ds ds-compromised">compromised</span></td>' in servers
+    assert '<td><span class="badge ds ds-unknown">unknown</span></td>' in servers
+    assert '<td><a href="servers/ex16-patched.html">page</a></td>' in servers
     assert "9 (+1 unknown)" in servers  # ex16: nine vulnerable CVEs, one unknown
     assert '<td class="c-yes">yes</td><td>3 critical, 1 high, 1 medium</td>' in servers
     assert '<td class="c-unknown">unknown</td><td>2 attempts</td>' in servers
@@ -444,3 +452,277 @@ def test_without_a_plan_the_page_is_the_assessment_page() -> None:
         {name: {k: v for k, v in host.items() if k != "remediation"} for name, host in report["hosts"].items()},
         report["generated_at"], report["run"]))
     assert "Remediation" not in page and "rs-" not in page
+
+
+# --- the dashboard: totals, policy, drift, retention, timeline, server pages -------------------
+
+
+IIS_LOG_2021 = "C:\\inetpub\\logs\\LogFiles\\W3SVC1\\u_ex210305.log"
+
+
+def _policy(failed: bool = True) -> dict:
+    """The policy object of a nightly run over the sample estate (shape: nightly spec §1)."""
+    conditions = [
+        {"name": "compromised", "enforced": True, "evaluated": True, "triggered": failed,
+         "hosts": ["ex16"] if failed else [], "summary": "1 server compromised: ex16" if failed else "none"},
+        {"name": "vulnerable", "enforced": True, "evaluated": True, "triggered": False, "hosts": [],
+         "summary": "none"},
+        {"name": "unknown", "enforced": False, "evaluated": True, "triggered": True,
+         "hosts": ["ex13-broken", "ex16-patched"],
+         "summary": "2 servers unknown: ex13-broken (not assessed), ex16-patched (CVE-2023-36434 unknown)"},
+        {"name": "unpatched_after_window", "enforced": True, "evaluated": False, "triggered": False, "hosts": [],
+         "summary": "not evaluated: this run did not patch in a maintenance window"},
+        {"name": "new_indicators", "enforced": False, "evaluated": False, "triggered": False, "hosts": [],
+         "summary": "not evaluated: no previous report"},
+    ]
+    return {"fail_when": ["compromised", "vulnerable", "unpatched_after_window"], "failed": failed,
+            "conditions": conditions,
+            "summary": "policy failed: compromised (ex16)" if failed else "policy passed"}
+
+
+def _drift() -> dict:
+    """What changed since the night before (shape: nightly spec §1)."""
+    return {
+        "previous": {"path": "/srv/exchange/reports/acme/20250609T093000Z/report.json",
+                     "generated_at": "2025-06-09T09:30:00Z"},
+        "hosts_added": ["ex16-patched"], "hosts_gone": ["ex10"],
+        "changes": [
+            {"host": "ex19", "kind": "build", "before": "15.2.1748.24", "after": "15.2.1748.26",
+             "summary": "build 15.2.1748.24 -> 15.2.1748.26 (CU15 Apr25HU -> CU15 May25HU)"},
+            {"host": "ex16", "kind": "cves_opened", "before": [], "after": ["CVE-2021-24085", "CVE-2022-41082"],
+             "summary": "2 CVEs now vulnerable: CVE-2021-24085, CVE-2022-41082"},
+            {"host": "ex16", "kind": "compromised", "before": "unknown", "after": "yes",
+             "summary": "compromised unknown -> yes <script>alert(4)</script>"},
+        ],
+        "new_indicators": [
+            {"host": "ex16", "rule": "PL-WEBSHELL-ACCESS", "severity": "high", "source": IIS_LOG_2021, "line": 12,
+             "time": "2021-03-05T03:06:27Z"},
+        ],
+        "new_indicators_total": 3,
+        "summary": "2 servers changed, 1 added, 1 gone, 3 new indicators",
+    }
+
+
+def _retention(short: bool = True) -> dict:
+    # ex16's logs: Application starts last (2021-02-20), collected 2021-03-08T10:00Z -> 16.4 days.
+    return {"days": 16.4 if short else 36.4, "required_days": 30, "short": short,
+            "logs_from": "2021-02-20T00:00:04Z" if short else "2021-01-31T00:00:04Z",
+            "measured_to": "2021-03-08T10:00:00Z", "sources": ["Application"]}
+
+
+def _between(page: str, start: str, end: str) -> str:
+    return page[page.index(start):page.index(end, page.index(start))]
+
+
+def test_header_tiles_count_servers_per_status() -> None:
+    report = sample_report()
+    page = render_html(report)
+    tiles = _between(page, '<section id="totals"', "</section>")
+    numbers = dict(re.findall(r'<span class="num" id="count-([a-z]+)">(\d+)</span>', tiles))
+    assert numbers == {"total": "4", **{status: str(n) for status, n in status_counts(report).items()}}
+    assert numbers == {"total": "4", "compromised": "1", "vulnerable": "0", "unknown": "2", "mitigated": "0",
+                       "patched": "1"}
+    assert page.index('id="totals"') < page.index('id="summary"') < page.index('id="timeline"')
+    assert page.index('id="timeline"') < page.index('id="servers"')
+
+
+def test_status_chart_and_who_is_behind_each_bar() -> None:
+    page = render_html(sample_report())
+    summary = _between(page, 'id="summary"', 'id="timeline"')
+    chart = _between(summary, '<svg class="status-chart"', "</svg>")
+    assert re.findall(r'class="bar-label">(\w+)</text>.*?class="bar-count">(\d+)</text>', chart) == [
+        ("Compromised", "1"), ("Vulnerable", "0"), ("Unknown", "2"), ("Mitigated", "0"), ("Patched", "1")]
+    who = _between(summary, '<dl class="who">', "</dl>")
+    assert ('<dt><span class="badge ds ds-unknown">Unknown</span></dt><dd><a href="#host-1">ex13-broken</a>, '
+            '<a href="#host-3">ex16-patched</a></dd>') in who
+    assert "Vulnerable</span>" not in who  # an empty status lists nobody
+
+
+def test_policy_banner_failed_and_passed() -> None:
+    report = sample_report()
+    assert 'id="policy"' not in render_html(report)
+    report["policy"] = _policy()
+    page = render_html(report)
+    banner = _between(page, '<section id="policy"', "</section>")
+    assert 'class="policy policy-failed"' in banner
+    assert "<h2>Policy failed</h2><p>policy failed: compromised (ex16)</p>" in banner
+    assert ('<li class="cond-triggered"><strong>compromised</strong>: FAILED — 1 server compromised: ex16</li>'
+            in banner)
+    assert '<li class=""><strong>vulnerable</strong>: passed — none</li>' in banner
+    assert "<strong>unknown</strong>: not enforced — 2 servers unknown" in banner
+    assert ("<strong>unpatched_after_window</strong>: not evaluated — not evaluated: this run did not patch "
+            "in a maintenance window") in banner
+    # The verdict is the first thing under the totals.
+    assert page.index('id="totals"') < page.index('id="policy"') < page.index('id="summary"')
+    report["policy"] = _policy(failed=False)
+    banner = _between(render_html(report), '<section id="policy"', "</section>")
+    assert 'class="policy policy-passed"' in banner and "<h2>Policy passed</h2>" in banner
+    assert "FAILED" not in banner
+
+
+def test_drift_section() -> None:
+    report = sample_report()
+    assert 'id="drift"' not in render_html(report)
+    report["drift"] = _drift()
+    page = render_html(report)
+    parsed = _parse(page)
+    assert parsed.mismatches == [] and "script" not in parsed.tags
+    drift = _between(page, '<section id="drift">', "</section>")
+    assert ('<p class="meta">Compared with /srv/exchange/reports/acme/20250609T093000Z/report.json '
+            "(generated at 2025-06-09T09:30:00Z)</p>") in drift
+    assert "<p><strong>2 servers changed, 1 added, 1 gone, 3 new indicators</strong></p>" in drift
+    assert '<p>Servers added: <a href="#host-3">ex16-patched</a></p>' in drift
+    assert "<p>Servers gone: ex10</p>" in drift  # gone: no section to link to
+    assert ('<tr><td><a href="#host-4">ex19</a></td><td>build</td><td>15.2.1748.24</td><td>15.2.1748.26</td>'
+            "<td>build 15.2.1748.24 -&gt; 15.2.1748.26 (CU15 Apr25HU -&gt; CU15 May25HU)</td></tr>") in drift
+    assert "<td>cves opened</td><td>none</td><td>CVE-2021-24085, CVE-2022-41082</td>" in drift
+    assert "compromised unknown -&gt; yes &lt;script&gt;alert(4)&lt;/script&gt;" in drift
+    assert "<h3>New indicators (3)</h3>" in drift
+    assert (f'<td>PL-WEBSHELL-ACCESS</td><td class="sev-high">high</td><td>{IIS_LOG_2021}, line 12</td>'
+            "<td>2021-03-05T03:06:27Z</td>") in drift
+    assert "<p>2 more new indicator(s) in report.json.</p>" in drift
+    report["drift"] = {"previous": None, "hosts_added": [], "hosts_gone": [], "changes": [], "new_indicators": [],
+                       "new_indicators_total": 0, "summary": "no previous report: drift not checked"}
+    drift = _between(render_html(report), '<section id="drift">', "</section>")
+    assert '<p class="meta">No previous report: drift not checked.</p>' in drift
+    assert "<table>" not in drift
+
+
+def test_short_log_retention_is_flagged() -> None:
+    report = sample_report()
+    report["hosts"]["ex16"]["hunt"]["retention"] = _retention()
+    report["hosts"]["ex19"]["hunt"]["retention"] = dict(_retention(short=False), sources=["ECP", "HttpProxy"])
+    page = render_html(report)
+    section = _section(page, 2)
+    assert ('<p class="retention retention-short">Logs reach back <strong>16.4 days</strong> (required: 30 days), '
+            "from 2021-02-20T00:00:04Z to 2021-03-08T10:00:00Z; shortest: Application — <strong>too short: "
+            "the hunt could not see anything older</strong>.</p>") in section
+    assert "shortest: ECP, HttpProxy — long enough.</p>" in _section(page, 4)
+    servers = _between(page, 'id="servers"', 'class="host"')
+    ex16_row = _between(servers, '<a href="#host-2">', "</tr>")
+    assert '<span class="flag">short logs</span>' in ex16_row
+    assert "short logs" not in _between(servers, '<a href="#host-4">', "</tr>")
+    assert "Logs reach back" not in render_html(sample_report())
+
+
+def test_timeline_section_of_the_sample_estate() -> None:
+    page = render_html(sample_report())
+    timeline = _between(page, '<section id="timeline">', "</section>")
+    assert ("<li><strong>ex16</strong> exploited from 2021-03-03 06:49 UTC to 2021-03-05 03:06 UTC (44 h 17 min): "
+            "4 critical/high hit(s)</li>") in timeline
+    # 2021 on ex16 and 2025 on ex16-patched: two panels and a break between them.
+    assert re.findall(r'class="panel-head">([^<]+)<', timeline) == ["03 Mar 2021 – 05 Mar 2021", "01 Jun 2025"]
+    assert '<polyline class="axis-break"' in timeline
+    assert len(re.findall(r'class="hit sev-\w+ attempt"', timeline)) >= 1
+    assert '<a href="#host-2"><text' in timeline  # a row's label leads to the server's section
+    assert 'class="no-hits"' not in page
+
+
+def test_no_hits_says_so_in_words() -> None:
+    report = sample_report()
+    for host in report["hosts"].values():
+        host["indicators"] = []
+    timeline = _between(render_html(report), '<section id="timeline">', "</section>")
+    assert ('<p class="no-hits">No indicator hits: the hunt found nothing in the logs and files it read.</p>'
+            in timeline)
+    assert "<svg" not in timeline
+    timeline = _between(render_html(without_hunt(sample_report())), '<section id="timeline">', "</section>")
+    assert "No indicator hits — but no hunt ran, so this does not mean no compromise." in timeline
+
+
+def test_print_css_keeps_colours_breaks_pages_and_hides_navigation() -> None:
+    page = render_html(sample_report())
+    css = page[page.index("<style>"):page.index("</style>")]
+    printed = css[css.index("@media print"):]
+    assert "print-color-adjust: exact" in printed and "-webkit-print-color-adjust: exact" in printed
+    assert "section.host { break-before: page; }" in printed
+    assert "nav, .nav { display: none !important; }" in printed
+    assert '<nav class="sections"><a href="#totals">Totals</a><a href="#summary">Summary</a>' in page
+
+
+@pytest.mark.parametrize(("host", "name"), [
+    ("ex16-legacy", "ex16-legacy"),
+    ("ex19-dag1.contoso.local", "ex19-dag1.contoso.local"),
+    ("ex_01", "ex_01"),
+])
+def test_safe_page_name_keeps_safe_names(host: str, name: str) -> None:
+    assert safe_page_name(host) == name
+
+
+@pytest.mark.parametrize("host", ["EX01", "ex 01", "ex/../../etc/passwd", "ex<script>", "Ünïcode-ex", "", ".hidden",
+                                  "..", "con", "CON", "nul.contoso.local", "x" * 300, "ex\u202excod"])
+def test_safe_page_name_cleans_the_rest(host: str) -> None:
+    name = safe_page_name(host)
+    assert re.fullmatch(r"[a-z0-9._-]+-[0-9a-f]{10}", name), name
+    assert not name.startswith(".") and len(name) <= 111
+    assert name.split(".")[0] not in ("con", "nul")
+    assert safe_page_name(host) == name  # deterministic
+
+
+def test_page_names_never_collide() -> None:
+    hosts = ["EX01", "ex01", "Ex01", "ex 01", "ex_01", "ex?01", "ex*01", "ex01-" + safe_page_name("EX01")[-10:],
+             "CON", "con", "con_", "a" * 120, "a" * 121]
+    report = {"hosts": {host: {"status": "ok"} for host in hosts}}
+    names = page_names(report)
+    assert len(set(names.values())) == len(hosts)
+    assert names["ex01"] == "ex01" and names["ex_01"] == "ex_01"
+    assert names["EX01"].startswith("ex01-") and names["ex 01"].startswith("ex_01-")
+
+
+def test_server_page_is_standalone_and_links_back() -> None:
+    report = sample_report()
+    report["hosts"]["ex16"]["hunt"]["retention"] = _retention()
+    page = render_server_page(report, "ex16")
+    parsed = _parse(page)
+    assert parsed.mismatches == [] and parsed.stack == []
+    assert parsed.tags[:2] == ["html", "head"]
+    assert '<body class="server-page"><nav class="back"><a href="../report.html">← Estate report</a></nav>' in page
+    assert '<h1>ex16 <span class="badge ds ds-compromised">compromised</span></h1>' in page
+    # The same section as in report.html, evidence and all.
+    start, end = '<section class="host" id="host-2">', "</section>"
+    assert _between(page, start, end) == _between(render_html(report), start, end)
+    assert PROXYLOGON_LINE in parsed.pres
+    timeline = _between(page, '<section id="timeline">', "</section>")
+    assert re.findall(r'data-host="([^"]+)"', timeline) == ["ex16"]
+    for name, value in parsed.attrs:
+        if name == "href":
+            assert value == "../report.html" or value.startswith("#"), value
+    assert "servers/" not in page
+    # A server without hits says so; one that is not in the report is an error.
+    assert 'class="no-hits">No indicator hits: the hunt found nothing' in render_server_page(report, "ex19")
+    assert "no hunt ran" in render_server_page(report, "ex13-broken")
+    with pytest.raises(KeyError, match="ex99"):
+        render_server_page(report, "ex99")
+
+
+def test_hostile_inventory_name_everywhere() -> None:
+    report = sample_report()
+    hostile = 'ex<script>alert(1)</script>"><img src=x onerror=alert(2)>\u202e'
+    report["hosts"][hostile] = report["hosts"].pop("ex16")
+    report["hosts"][hostile]["indicators"][0]["rule"] = "<script>alert(5)</script>"
+    report["hosts"][hostile]["indicators"][0]["detail"] = "<script>alert(6)</script>"
+    report["drift"] = dict(_drift(), hosts_added=[hostile])
+    report["policy"] = dict(_policy(), summary=f"policy failed: compromised ({hostile})")
+    for page in (render_html(report), render_server_page(report, hostile)):
+        parsed = _parse(page)
+        assert parsed.mismatches == [] and parsed.stack == []
+        assert not {"script", "img"} & set(parsed.tags)
+        assert not [name for name, _ in parsed.attrs if name.startswith("on")]
+        assert "<script" not in page.lower()
+        assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202e]", page)
+        assert "ex&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(2)&gt;[U+202E]" in page
+    assert f'href="servers/{safe_page_name(hostile)}.html"' in render_html(report)
+
+
+def test_server_page_of_a_malformed_report() -> None:
+    broken = {"hosts": {"ex02": {"status": "weird", "exchange": "x", "indicators": [None, {"time": "not a time"}],
+                                 "hunt": {"status": 7, "exposure": [None, {"exposed": True, "start": "x"}]},
+                                 "verdict": {"compromised": "no"}}}}
+    page = render_server_page(broken, "ex02")
+    parsed = _parse(page)
+    assert parsed.mismatches == [] and parsed.stack == []
+    assert '<h1>ex02 <span class="badge ds ds-unknown">unknown</span></h1>' in page
+    assert "Not assessed — not clean." in page
+    # One finding without a readable time: no chart, and the text says where the findings are.
+    assert ('<p class="no-hits">No indicator hits with a readable time: the findings are listed per server '
+            "below.</p>") in page
