@@ -32,10 +32,16 @@ REPORT_ARGUMENTS: dict[str, Any] = {
     "report_dir": {"type": "path", "required": True},
     "schema_path": {"type": "path", "required": True},
     "run": {"type": "dict", "default": {}},
-    "formats": {"type": "list", "elements": "str", "choices": ["html", "markdown", "junit"],
+    "formats": {"type": "list", "elements": "str", "choices": ["html", "markdown", "junit", "stix", "indicators_csv"],
                 "default": ["html", "markdown", "junit"]},
     # The remediation run's files (remediate.yml); all absent = an assessment report.
     "before_file": {"type": "path"},
     "plan_file": {"type": "path"},
     "outcomes_dir": {"type": "path"},
+    # The nightly run (nightly.yml); all absent = a report exactly as before.
+    "policy": {"type": "list", "elements": "str"},
+    "patch_window": {"type": "dict"},
+    "previous_report": {"type": "path"},
+    "min_log_days": {"type": "int", "default": 0},
+    "export_hostnames": {"type": "bool", "default": True},
 }

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .estate_assessment import assess_estate, read_assessment, write_assessment
-from .report_files import ReportInputError, read_remediation, write_reports
+from .report_files import NightlyOptions, ReportInputError, read_remediation, write_reports
 
 
 class TaskInputError(ValueError):
@@ -63,10 +63,11 @@ def run_report(params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
     elif params.get("before_file") or params.get("outcomes_dir"):
         # Outcomes and a before assessment only mean something against the plan they carried out.
         raise TaskInputError("before_file and outcomes_dir need plan_file (the plan.json of the same run)")
+    nightly = _nightly_options(params)
     generated_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     try:
         written = write_reports(hosts, params["run"], generated_at, params["report_dir"], params["schema_path"],
-                                params["formats"], write=not check_mode, remediation=remediation)
+                                params["formats"], write=not check_mode, remediation=remediation, nightly=nightly)
     except ImportError as exc:
         raise TaskInputError(f"a Python package the reports need is missing ({exc.name}); run make setup") from exc
     except OSError as exc:
@@ -75,10 +76,46 @@ def run_report(params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
         raise TaskInputError(str(exc)) from exc
     # Writing reports is output of the run on the controller, not a change to a managed server.
     result = {"changed": False, "files": written.files, "report_dir": params["report_dir"],
-              "summary": written.report["summary"], "table": written.table}
+              "summary": written.report["summary"], "table": written.table,
+              "policy": written.report.get("policy")}
     if remediation is not None:
         result["remediation"] = remediation.estate
     return result
+
+
+def _nightly_options(params: Mapping[str, Any]) -> NightlyOptions:
+    """The nightly parameters (policy, patch_window, previous_report, min_log_days,
+    export_hostnames), checked; all absent = a report exactly as before."""
+    from .maintenance_window import WindowError, check_patch_window
+    from .nightly_policy import PolicyError, parse_fail_when
+    from .report_drift import PreviousReportError, read_previous_report
+
+    fail_when = None
+    if params.get("policy") is not None:
+        try:
+            fail_when = parse_fail_when(params["policy"])
+        except PolicyError as exc:
+            raise TaskInputError(f"policy: {exc}") from exc
+    patch_window = None
+    if params.get("patch_window"):
+        try:
+            patch_window = check_patch_window(params["patch_window"])
+        except WindowError as exc:
+            raise TaskInputError(str(exc)) from exc
+    # A path: compare with it. An empty string: drift is checked but there is no earlier report
+    # (a nightly run's first night), which the report says. Omitted: no drift object.
+    previous = None
+    if params.get("previous_report"):
+        try:
+            previous = read_previous_report(params["previous_report"])
+        except PreviousReportError as exc:
+            raise TaskInputError(str(exc)) from exc
+    min_log_days = params.get("min_log_days") or 0
+    if min_log_days < 0:
+        raise TaskInputError(f"min_log_days must be 0 (off) or more, got {min_log_days}")
+    return NightlyOptions(fail_when, patch_window, params.get("previous_report") is not None, previous,
+                          params.get("previous_report") or None, min_log_days,
+                          params.get("export_hostnames", True) is not False)
 
 
 def run_hunt(params: Mapping[str, Any], progress: Callable[[str], None] | None = None) -> dict[str, Any]:

@@ -10,6 +10,10 @@ A report with a plan adds a "remediation" testsuite, one testcase per host: fail
 fails with the reason (so does a server left in maintenance mode), patched and up to date pass,
 blocked, planned, skipped and not planned are skipped with the reason.
 
+A report with a policy (a nightly run) adds a "policy" testsuite, one testcase per enforced
+condition: a triggered one fails with the condition's summary, one this run could not evaluate
+is skipped, the others pass. CI sees why the run failed without reading report.json.
+
 Pure: stdlib only. Every value is escaped by xml.sax.saxutils, so markup in log lines stays
 text; characters that XML 1.0 cannot carry at all are stripped beforehand.
 """
@@ -26,6 +30,7 @@ from .report_table import (
     NOT_ASSESSED,
     SERIOUS,
     as_dict,
+    as_list,
     change_text,
     clean_text,
     compromise_reasons,
@@ -207,6 +212,27 @@ def remediation_check(name: str, remediation: dict[str, Any]) -> Check:
                  else remediation_state_text(remediation))
 
 
+POLICY_SUITE = "policy"
+
+
+def policy_checks(policy: dict[str, Any]) -> list[Check]:
+    """One testcase per enforced condition of the report's policy object."""
+    checks = []
+    for condition in (as_dict(c) for c in as_list(policy.get("conditions"))):
+        if condition.get("enforced") is not True:
+            continue
+        name = xml_text(condition.get("name"), "?")
+        summary = xml_text(condition.get("summary"))
+        hosts = "\n".join(xml_text(host) for host in as_list(condition.get("hosts")))
+        if condition.get("evaluated") is not True:
+            checks.append(Check(name, "skipped", summary))
+        elif condition.get("triggered") is True:
+            checks.append(Check(name, "failure", summary, hosts or summary))
+        else:
+            checks.append(Check(name, output=summary))
+    return checks
+
+
 def host_checks(host: dict[str, Any]) -> list[Check]:
     """All checks of one host, in the order CI shows them."""
     checks = [_collect(host), _build_known(host), _supported(host)]
@@ -254,6 +280,8 @@ def render_junit(report: dict[str, Any]) -> str:
         suites.append((REMEDIATION_SUITE, [remediation_check(name, host_remediation(host))
                                            for name, host in sorted_hosts(report)
                                            if isinstance(host.get("remediation"), dict)]))
+    if isinstance(report.get("policy"), dict):
+        suites.append((POLICY_SUITE, policy_checks(report["policy"])))
     for name, checks in suites:
         lines, counts = _suite(name, checks, timestamp)
         body.extend(lines)

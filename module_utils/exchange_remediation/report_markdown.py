@@ -19,6 +19,7 @@ from .report_table import (
     ATTEMPT_NOTE,
     HUNT_STATUS_TEXT,
     NOT_ASSESSED,
+    POLICY_RESULT_TEXT,
     REMEDIATION_STATE_TEXT,
     ad_preparation_facts,
     ad_preparation_reasons,
@@ -28,10 +29,14 @@ from .report_table import (
     clean_text,
     compromise_reasons,
     compromised_of,
+    condition_result,
     count_text,
     coverage_text,
     cve_statuses,
     cves_of,
+    drift_changes,
+    drift_of,
+    drift_previous_text,
     estate_counts,
     evidence_text,
     findings_text,
@@ -44,6 +49,9 @@ from .report_table import (
     next_step_text,
     open_cves_text,
     percent_text,
+    policy_conditions,
+    policy_line,
+    policy_of,
     remediation_counts,
     remediation_of,
     remediation_state_text,
@@ -405,6 +413,51 @@ def _host(name: str, host: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _policy(report: dict[str, Any]) -> list[str]:
+    """A nightly run's policy: the outcome first, then every condition and its servers."""
+    policy = policy_of(report)
+    if policy is None:
+        return []
+    rows = []
+    for condition in policy_conditions(policy):
+        result = POLICY_RESULT_TEXT[condition_result(condition)]
+        if condition_result(condition) == "failed" and condition.get("enforced") is True:
+            result = f"**{result}**"
+        rows.append([escape_md(condition.get("name")), yes_no(condition.get("enforced")), result,
+                     escape_md(condition.get("summary"), "")])
+    return ["## Policy", "", f"**{escape_md(policy_line(policy))}**", "",
+            *_table(["Condition", "Enforced", "Result", "Summary"], rows), ""]
+
+
+def _drift(report: dict[str, Any]) -> list[str]:
+    """What changed since the previous report: servers added and gone, changes, new findings."""
+    drift = drift_of(report)
+    if drift is None:
+        return []
+    lines = ["## Changes since the previous report", "", f"Compared with {escape_md(drift_previous_text(drift))}.",
+             "", f"**{escape_md(_sentence(clean_text(drift.get('summary'), 'no summary')))}**", ""]
+    for label, key in (("Servers added", "hosts_added"), ("Servers gone", "hosts_gone")):
+        names = ", ".join(clean_text(name) for name in as_list(drift.get(key)))
+        if names:
+            lines.append(f"- {label}: {escape_md(names)}")
+    if lines[-1] != "":
+        lines.append("")
+    rows = [[escape_md(change.get("host")), escape_md(change.get("kind")), escape_md(change.get("summary"), "")]
+            for change in drift_changes(drift)]
+    if rows:
+        lines += [*_table(["Host", "Change", "What"], rows), ""]
+    new = [as_dict(indicator) for indicator in as_list(drift.get("new_indicators"))]
+    if new:
+        total = drift.get("new_indicators_total")
+        heading = f"### New indicators ({count_text(total)})"
+        rows = [[escape_md(i.get("host")), escape_md(i.get("severity")), escape_md(i.get("rule")),
+                 escape_md(i.get("time"), "unknown"), escape_md(where_text(i))] for i in new]
+        lines += [heading, "", *_table(["Host", "Severity", "Rule", "Time", "Source"], rows), ""]
+        if isinstance(total, int) and total > len(new):
+            lines += [f"The first {len(new)} are listed; all are in each server's section.", ""]
+    return lines
+
+
 def _run_line(report: dict[str, Any]) -> str:
     run = as_dict(report.get("run"))
     parts = [f"Generated at {escape_md(report.get('generated_at'))}"]
@@ -418,11 +471,12 @@ def _run_line(report: dict[str, Any]) -> str:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    """summary.md: run line, the remediation (with a plan), estate counts, server table, then one
-    section per host."""
+    """summary.md: run line, the policy and the changes since the previous report (nightly runs),
+    the remediation (with a plan), estate counts, server table, then one section per host."""
     report = as_dict(report)
     hosts = sorted_hosts(report)
     lines = ["# Exchange assessment", "", _run_line(report), ""]
+    lines += _policy(report) + _drift(report)
     lines += _remediation(report, hosts) + _summary(report) + _servers(hosts)
     for name, host in hosts:
         lines += _host(name, host)

@@ -531,6 +531,69 @@ def ad_preparation_reasons(remediation: dict[str, Any]) -> list[str]:
     return [clean_text(reason) for reason in as_list(as_dict(remediation.get("ad_preparation")).get("reasons"))]
 
 
+# --- the nightly run: policy, drift against the previous report, log retention --------------
+
+POLICY_RESULT_TEXT = {"failed": "triggered", "passed": "not triggered", "skipped": "not evaluated"}
+
+
+def policy_of(report: dict[str, Any]) -> dict[str, Any] | None:
+    """The report's policy object, or None without one (nothing is shown then)."""
+    value = as_dict(report).get("policy")
+    return value if isinstance(value, dict) else None
+
+
+def policy_conditions(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    return [as_dict(condition) for condition in as_list(policy.get("conditions"))]
+
+
+def condition_result(condition: dict[str, Any]) -> str:
+    """"failed", "passed" or "skipped" (not evaluated in this run)."""
+    if condition.get("evaluated") is not True:
+        return "skipped"
+    return "failed" if condition.get("triggered") is True else "passed"
+
+
+def policy_line(policy: dict[str, Any]) -> str:
+    """The policy's outcome in one cleaned sentence: "Policy failed: compromised (ex16-legacy)"."""
+    summary = clean_text(policy.get("summary"), "")
+    if not summary:
+        summary = "policy failed" if policy.get("failed") is True else "policy passed"
+    return summary[:1].upper() + summary[1:]
+
+
+def drift_of(report: dict[str, Any]) -> dict[str, Any] | None:
+    value = as_dict(report).get("drift")
+    return value if isinstance(value, dict) else None
+
+
+def drift_previous_text(drift: dict[str, Any]) -> str:
+    """Which report this run was compared with."""
+    previous = drift.get("previous")
+    if not isinstance(previous, dict):
+        return "no previous report"
+    return (f"the report of {clean_text(previous.get('generated_at'), 'an unknown time')} "
+            f"({clean_text(previous.get('path'), 'path unknown')})")
+
+
+def drift_changes(drift: dict[str, Any]) -> list[dict[str, Any]]:
+    return [as_dict(change) for change in as_list(drift.get("changes"))]
+
+
+def short_retention(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Servers whose logs do not reach back as far as required, with their retention object."""
+    return [(name, as_dict(hunt_of(host).get("retention"))) for name, host in sorted_hosts(report)
+            if as_dict(hunt_of(host).get("retention")).get("short") is True]
+
+
+def retention_text(retention: dict[str, Any]) -> str:
+    """"12.4 of 30 days, from 2021-02-25 (shortest: HttpProxy, IIS)", cleaned."""
+    days = retention.get("days")
+    days_text = str(days) if isinstance(days, (int, float)) and not isinstance(days, bool) else "?"
+    sources = ", ".join(clean_text(source) for source in as_list(retention.get("sources"))) or "unknown"
+    since = clean_text(retention.get("logs_from"), "?")[:10]
+    return f"{days_text} of {count_text(retention.get('required_days'))} days, from {since} (shortest: {sources})"
+
+
 # --- fixed-width layout -------------------------------------------------------------------
 
 # (title, maximum width). Widths keep a row within ~220 columns, about a CI log's width.
@@ -558,6 +621,10 @@ _PROBLEM_WIDTH = 300
 # play's output sees what was found without opening the reports; the rest is in the reports.
 _FINDINGS_PER_HOST = 3
 _FINDING_WIDTH = 180
+# The nightly blocks under the table: changes and short retention listed up to a limit each.
+_CHANGES_LISTED = 20
+_RETENTION_LISTED = 20
+_NIGHTLY_WIDTH = 220
 
 
 def display_width(text: str) -> int:
@@ -663,10 +730,45 @@ def _serious_findings(report: dict[str, Any]) -> list[str]:
     return ["", "Critical and high findings (attempts left out; evidence in report.html):", *lines]
 
 
+def _drift_lines(report: dict[str, Any]) -> list[str]:
+    drift = drift_of(report)
+    if drift is None:
+        return []
+    previous = drift.get("previous")
+    since = ""
+    if isinstance(previous, dict):
+        since = f" since {clean_text(previous.get('generated_at'), 'the previous report')}"
+    lines = ["", truncate(f"Drift{since}: {clean_text(drift.get('summary'), 'no summary')}", _NIGHTLY_WIDTH)]
+    for label, key in (("added", "hosts_added"), ("gone", "hosts_gone")):
+        names = ", ".join(clean_text(name) for name in as_list(drift.get(key)))
+        if names:
+            lines.append(truncate(f"  {label}: {names}", _NIGHTLY_WIDTH))
+    changes = drift_changes(drift)
+    for change in changes[:_CHANGES_LISTED]:
+        what = clean_text(change.get("summary"), clean_text(change.get("kind")))
+        lines.append(truncate(f"  {clean_text(change.get('host'))}: {what}", _NIGHTLY_WIDTH))
+    if len(changes) > _CHANGES_LISTED:
+        lines.append(f"  … {len(changes) - _CHANGES_LISTED} more change(s) in the reports")
+    return lines
+
+
+def _retention_lines(report: dict[str, Any]) -> list[str]:
+    short = short_retention(report)
+    if not short:
+        return []
+    lines = ["", "Logs too short to rule out older attacks (the hunt saw nothing before they begin):"]
+    for name, retention in short[:_RETENTION_LISTED]:
+        lines.append(truncate(f"  {clean_text(name)}: {retention_text(retention)}", _NIGHTLY_WIDTH))
+    if len(short) > _RETENTION_LISTED:
+        lines.append(f"  … {len(short) - _RETENTION_LISTED} more server(s) in the reports")
+    return lines
+
+
 def render_summary_table(report: dict[str, Any]) -> str:
     """Fixed-width table, one row per host sorted by name (with a Patch column when the report has
-    a plan), the remediation's counts and failures, the critical and high findings, then a
-    totals line."""
+    a plan), the remediation's counts and failures, the critical and high findings, the servers
+    whose logs are too short and the drift since the previous report, a totals line, then the
+    policy's outcome."""
     with_patch = remediation_of(report) is not None
     columns = _columns(with_patch)
     titles = [title for title, _ in columns]
@@ -678,6 +780,12 @@ def render_summary_table(report: dict[str, Any]) -> str:
     lines.insert(1, "-+-".join("-" * width for width in widths))
     lines += _remediation_lines(report)
     lines += _serious_findings(report)
+    lines += _retention_lines(report)
+    lines += _drift_lines(report)
     lines.append("")
     lines.append("Totals: " + totals_text(estate_counts(report)))
+    policy = policy_of(report)
+    if policy is not None:
+        # Last, where a CI log's reader looks for why the job failed.
+        lines.append(truncate(policy_line(policy), _PROBLEM_WIDTH))
     return "\n".join(lines) + "\n"

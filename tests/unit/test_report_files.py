@@ -34,7 +34,12 @@ SCHEMA = str(Path(__file__).resolve().parents[2] / "docs" / "report.schema.json"
 def test_every_format_is_written_and_readable(tmp_path: Path) -> None:
     hosts = sample_report()["hosts"]
     written = write_reports(hosts, {"playbook": "assess"}, "2026-11-29T10:00:00Z", str(tmp_path), SCHEMA)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["junit.xml", "report.html", "report.json", "summary.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junit.xml", "report.html", "report.json", "servers",
+                                                          "summary.md"]
+    # html also writes one page per server, named by report_html.safe_page_name; no staging left.
+    assert sorted(p.name for p in (tmp_path / "servers").iterdir()) == [
+        "ex13-broken.html", "ex16-patched.html", "ex16.html", "ex19.html"]
+    assert "ex16-patched" in (tmp_path / "servers" / "ex16-patched.html").read_text(encoding="utf-8")
     assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["hosts"].keys() == hosts.keys()
     assert ET.parse(tmp_path / "junit.xml").getroot().tag == "testsuites"
     assert (tmp_path / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
@@ -211,3 +216,131 @@ def test_run_report_names_an_unreadable_plan(tmp_path: Path) -> None:
     missing = str(tmp_path / "plan.json")
     with pytest.raises(TaskInputError, match=re.escape(f"cannot read the plan {missing}: No such file or directory")):
         run_report(_params(tmp_path, plan_file=missing), check_mode=False)
+
+
+# --- the nightly run: policy, drift, retention, patch window and the indicator exports -----------
+
+
+def _nightly_params(tmp_path: Path, **extra: object) -> dict[str, object]:
+    from nightly_samples import demo_report, next_night
+
+    first = demo_report()
+    previous = _write_json(tmp_path / "reports" / "acme" / "20261128T020000Z" / "report.json", first)
+    params = _params(tmp_path, assessment_file=_write_json(tmp_path / "evidence" / "assessment.json",
+                                                           {"hosts": next_night(first)["hosts"]}),
+                     report_dir=str(tmp_path / "reports" / "acme" / "20261129T020000Z"), run={"playbook": "nightly"},
+                     formats=["html", "markdown", "junit", "stix", "indicators_csv"],
+                     policy=["compromised", "vulnerable", "unknown", "unpatched_after_window", "new_indicators"],
+                     patch_window={"applied": False}, previous_report=previous, min_log_days=30,
+                     export_hostnames=True)
+    params.update(extra)
+    return params
+
+
+def test_run_report_of_a_nightly_run(tmp_path: Path) -> None:
+    params = _nightly_params(tmp_path)
+    result = run_report(params, check_mode=False)
+    out = Path(str(params["report_dir"]))
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert list(report) == ["schema", "generated_at", "run", "summary", "patch_window", "drift", "policy", "hosts"]
+    assert result["policy"] == report["policy"] and result["policy"]["failed"] is True
+    assert report["patch_window"] == {"applied": False, "opens_at": None, "closes_at": None}
+    assert report["drift"]["previous"]["path"] == params["previous_report"]
+    assert report["drift"]["summary"] == "2 servers changed, 1 gone, 1 new indicator"
+    assert report["hosts"]["ex19-dag3"]["hunt"]["retention"]["short"] is True
+    assert sorted(p.name for p in out.iterdir()) == ["indicators.csv", "indicators.stix.json", "junit.xml",
+                                                     "report.html", "report.json", "servers", "summary.md"]
+    assert result["files"]["stix"] == str(out / "indicators.stix.json")
+    assert result["files"]["indicators_csv"] == str(out / "indicators.csv")
+    assert json.loads((out / "indicators.stix.json").read_text(encoding="utf-8"))["type"] == "bundle"
+    csv_text = (out / "indicators.csv").read_text(encoding="utf-8")
+    assert "192.0.2.45" in csv_text and "ex16-patched" in csv_text
+    assert len(list((out / "servers").iterdir())) == len(report["hosts"])
+    assert ET.parse(out / "junit.xml").getroot().find("./testsuite[@name='policy']") is not None
+    assert "## Policy" in (out / "summary.md").read_text(encoding="utf-8")
+    assert result["table"][-1].startswith("Policy failed: compromised (ex16-legacy)")
+
+
+def test_exports_without_hostnames(tmp_path: Path) -> None:
+    params = _nightly_params(tmp_path, formats=["indicators_csv"], export_hostnames=False)
+    run_report(params, check_mode=False)
+    csv_text = (Path(str(params["report_dir"])) / "indicators.csv").read_text(encoding="utf-8")
+    assert "192.0.2.45" in csv_text and "ex16-patched" not in csv_text.lower()
+
+
+def test_run_report_without_the_nightly_params_is_unchanged(tmp_path: Path) -> None:
+    result = run_report(_params(tmp_path), check_mode=False)
+    assert result["policy"] is None
+    report = json.loads((tmp_path / "reports" / "report.json").read_text(encoding="utf-8"))
+    assert not {"policy", "drift", "patch_window"} & set(report)
+    assert all("retention" not in (host.get("hunt") or {}) for host in report["hosts"].values())
+
+
+def test_an_empty_policy_is_a_policy(tmp_path: Path) -> None:
+    result = run_report(_nightly_params(tmp_path, policy=[], formats=[]), check_mode=False)
+    assert result["policy"]["failed"] is False
+    assert result["policy"]["summary"] == "policy passed: no condition is enforced"
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"policy": ["compromized"]}, "policy: fail_when entry 1: unknown condition 'compromized' "
+                                  "(did you mean compromised?)"),
+    ({"patch_window": {"applied": "sometimes"}}, "patch_window.applied: 'sometimes' is not true or false"),
+    ({"min_log_days": -1}, "min_log_days must be 0 (off) or more, got -1"),
+])
+def test_run_report_refuses_bad_nightly_params(tmp_path: Path, extra: dict[str, object], message: str) -> None:
+    params = _nightly_params(tmp_path, **extra)
+    with pytest.raises(TaskInputError) as raised:
+        run_report(params, check_mode=False)
+    assert str(raised.value).startswith(message)
+    assert not Path(str(params["report_dir"])).exists()
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    (None, "No such file or directory"),
+    ("<html>not a report</html>", "not JSON"),
+    (json.dumps({"schema": 1, "plan": []}), "not a report.json (no schema or hosts)"),
+])
+def test_run_report_names_an_unusable_previous_report(tmp_path: Path, content: str | None, why: str) -> None:
+    previous = tmp_path / "previous" / "report.json"
+    if content is not None:
+        previous.parent.mkdir(parents=True)
+        previous.write_text(content, encoding="utf-8")
+    with pytest.raises(TaskInputError) as raised:
+        run_report(_nightly_params(tmp_path, previous_report=str(previous)), check_mode=False)
+    assert str(raised.value).startswith(f"previous report {previous}: {why}")
+
+
+def test_a_nightly_report_that_breaks_its_schema_publishes_nothing(tmp_path: Path) -> None:
+    from nightly_samples import demo_report
+
+    from exchange_remediation.report_files import NightlyOptions
+
+    hosts = demo_report()["hosts"]
+    hosts["ex19-dag1"]["hunt"]["logs_from"] = "2026-10-27T10:05:17.560Z"
+    hosts["ex19-dag1"]["status"] = "probably fine"
+    out = tmp_path / "out"
+    with pytest.raises(ReportSchemaError, match="status"):
+        write_reports(hosts, {}, "2026-11-29T02:00:00Z", str(out), SCHEMA,
+                      ["html", "markdown", "junit", "stix", "indicators_csv"],
+                      nightly=NightlyOptions(fail_when=("compromised",), min_log_days=30))
+    assert list(out.iterdir()) == []
+
+
+def test_leftovers_of_a_killed_run_are_replaced(tmp_path: Path) -> None:
+    (tmp_path / ".staged-report.html").write_text("half", encoding="utf-8")
+    (tmp_path / ".staged-summary.md" / "servers").mkdir(parents=True)
+    write_reports(sample_report()["hosts"], {}, "2026-11-29T10:00:00Z", str(tmp_path), SCHEMA)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junit.xml", "report.html", "report.json", "servers",
+                                                          "summary.md"]
+
+
+def test_an_empty_previous_report_is_the_first_night(tmp_path: Path) -> None:
+    # nightly.yml's first run of an estate: drift was asked for, there is nothing to compare with.
+    result = run_report(_nightly_params(tmp_path, previous_report="", formats=[]), check_mode=False)
+    report = json.loads((tmp_path / "reports" / "acme" / "20261129T020000Z" / "report.json").read_text(
+        encoding="utf-8"))
+    assert report["drift"]["previous"] is None
+    assert report["drift"]["summary"] == "no previous report: drift not checked"
+    new = next(c for c in result["policy"]["conditions"] if c["name"] == "new_indicators")
+    assert new["evaluated"] is False and new["triggered"] is False

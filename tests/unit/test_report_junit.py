@@ -277,3 +277,59 @@ def test_without_a_plan_there_is_no_remediation_suite() -> None:
         {name: {k: v for k, v in host.items() if k != "remediation"} for name, host in report["hosts"].items()},
         report["generated_at"], report["run"]))
     assert "remediation" not in document
+
+
+# --- the nightly run: a policy testsuite ---------------------------------------------------------
+
+
+def test_a_policy_suite_with_one_case_per_enforced_condition() -> None:
+    from nightly_samples import nightly_report
+
+    root = ET.fromstring(render_junit(nightly_report()).encode("utf-8"))
+    suite = root.find("./testsuite[@name='policy']")
+    assert suite is not None
+    assert [case.get("name") for case in suite] == ["compromised", "vulnerable", "unknown",
+                                                    "unpatched_after_window", "new_indicators"]
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("5", "4", "1")
+    compromised = _case(root, "policy", "compromised").find("failure")
+    assert compromised.get("message") == "1 server compromised: ex16-legacy" and compromised.text == "ex16-legacy"
+    assert _case(root, "policy", "new_indicators").find("failure").get("message") == (
+        "1 server with new indicators: ex16-patched")
+    skipped = _case(root, "policy", "unpatched_after_window").find("skipped")
+    assert skipped.get("message") == "not evaluated: this run did not patch in a maintenance window"
+    assert int(root.get("failures")) == sum(1 for case in root.iter("testcase") if case.find("failure") is not None)
+
+
+def test_conditions_not_enforced_have_no_case_and_passing_ones_pass() -> None:
+    from nightly_samples import demo_report
+
+    from exchange_remediation.nightly_policy import evaluate_policy
+
+    report = demo_report()
+    report["hosts"]["ex16-legacy"]["verdict"]["compromised"] = "unknown"
+    report["policy"] = evaluate_policy(report, ["compromised"])
+    root = ET.fromstring(render_junit(report).encode("utf-8"))
+    cases = list(root.find("./testsuite[@name='policy']"))
+    assert [case.get("name") for case in cases] == ["compromised"]
+    assert cases[0].find("failure") is None and cases[0].find("system-out").text == "no server compromised"
+
+
+def test_hostile_host_names_in_the_policy_stay_text() -> None:
+    from nightly_samples import HOSTILE_HOST, demo_report
+
+    from exchange_remediation.nightly_policy import evaluate_policy
+
+    report = demo_report()
+    report["hosts"][HOSTILE_HOST] = report["hosts"].pop("ex16-legacy")
+    report["policy"] = evaluate_policy(report, ["compromised"])
+    document = render_junit(report)
+    failure = _case(ET.fromstring(document.encode("utf-8")), "policy", "compromised").find("failure")
+    assert failure.text == "ex19-<script>alert(1)</script>|`x`[31m"
+    assert not _FORBIDDEN.search(document)
+
+
+def test_without_a_policy_there_is_no_policy_suite() -> None:
+    from nightly_samples import demo_report
+
+    report = demo_report()
+    assert 'name="policy"' not in render_junit(report)

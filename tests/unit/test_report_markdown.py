@@ -405,3 +405,55 @@ def test_without_a_plan_the_summary_is_the_assessment_summary() -> None:
         {name: {k: v for k, v in host.items() if k != "remediation"} for name, host in report["hosts"].items()},
         report["generated_at"], report["run"]))
     assert "Remediation" not in markdown
+
+
+# --- the nightly run: policy and drift sections ---------------------------------------------------
+
+
+def test_policy_and_drift_come_first() -> None:
+    from nightly_samples import PREVIOUS_PATH, nightly_report
+
+    markdown = render_markdown(nightly_report())
+    assert markdown.index("## Policy") < markdown.index("## Changes since the previous report") < markdown.index(
+        "## Estate summary")
+    assert "**Policy failed: compromised (ex16-legacy); vulnerable (2 servers: ex16-legacy, ex16-mitigated);" in (
+        markdown)
+    assert "| compromised | yes | **triggered** | 1 server compromised: ex16-legacy |" in markdown
+    assert ("| unpatched\\_after\\_window | yes | not evaluated | not evaluated: this run did not patch in a "
+            "maintenance window |") in markdown
+    assert f"Compared with the report of 2026-11-28T02:00:00Z ({PREVIOUS_PATH})." in markdown
+    assert "**2 servers changed, 1 gone, 1 new indicator**" in markdown
+    assert "- Servers gone: ex13" in markdown
+    assert ("| ex19-dag1 | build | build 15.2.1544.14 -\\> 15.2.1544.44 (CU14 Nov24SUv2 -\\> CU14 Aug26SU) |"
+            in markdown)
+    assert "### New indicators (1)" in markdown
+    assert ("| ex16-patched | medium | PS-HTTPPROXY-AUTODISCOVER | 2026-11-29T03:41:12.514Z | C:\\\\Program Files"
+            in markdown)
+    # The retention warning is one of the host's warnings.
+    assert ("- **log\\_retention\\_short**: logs reach back only 27.1 days (to 2026-10-30); the hunt could not see "
+            "anything before that (need 30 days; shortest: MSExchangeManagement)") in markdown
+
+
+def test_hostile_host_names_in_the_drift_are_inert() -> None:
+    from nightly_samples import HOSTILE_HOST, demo_report
+
+    from exchange_remediation.report_drift import compare_reports
+
+    previous = demo_report()
+    current = demo_report()
+    current["hosts"][HOSTILE_HOST] = current["hosts"].pop("ex19-dag1")
+    current["drift"] = compare_reports(current, previous, "/srv/reports/<b>x</b>/report.json")
+    markdown = render_markdown(current)
+    assert "- Servers added: ex19-\\<script\\>alert(1)\\</script\\>\\|\\`x\\`\\[31m" in markdown
+    assert "(/srv/reports/\\<b\\>x\\</b\\>/report.json)" in markdown
+    assert "\x1b" not in markdown
+
+
+def test_without_nightly_keys_the_summary_is_unchanged() -> None:
+    from nightly_samples import demo_report
+
+    from exchange_remediation.report_files import NightlyOptions, extend_report
+
+    report = demo_report()
+    assert render_markdown(extend_report(demo_report(), NightlyOptions())) == render_markdown(report)
+    assert "## Policy" not in render_markdown(report)

@@ -228,3 +228,62 @@ def test_schema_rejects_remediations(validator: jsonschema.Draft7Validator,
     assert validator.is_valid(report)
     mutate(report)
     assert not validator.is_valid(report)
+
+
+# --- the nightly run: policy, patch_window, drift, hunt.retention, indicator.observables ----------
+
+
+def test_a_nightly_report_is_valid(validator: jsonschema.Draft7Validator) -> None:
+    from nightly_samples import nightly_report
+
+    report = nightly_report()
+    assert {"policy", "patch_window", "drift"} <= set(report)
+    assert any("retention" in host["hunt"] for host in report["hosts"].values())
+    assert any("observables" in i for host in report["hosts"].values() for i in host["indicators"])
+    assert [e.message for e in validator.iter_errors(report)] == []
+
+
+def test_drift_without_a_previous_report_is_valid(validator: jsonschema.Draft7Validator) -> None:
+    from nightly_samples import demo_report
+
+    from exchange_remediation.report_drift import compare_reports
+
+    report = demo_report()
+    report["drift"] = compare_reports(report, None)
+    report["patch_window"] = {"applied": True, "opens_at": "2026-11-28T00:00:00Z", "closes_at": "2026-11-28T04:00:00Z"}
+    assert [e.message for e in validator.iter_errors(report)] == []
+
+
+BAD_NIGHTLY: dict[str, Callable[[dict[str, Any]], None]] = {
+    "policy without failed": _delete(("policy", "failed")),
+    "policy failed as text": _set(("policy", "failed"), "yes"),
+    "unknown condition in fail_when": _set(("policy", "fail_when"), ["compromized"]),
+    "fail_when twice": _set(("policy", "fail_when"), ["unknown", "unknown"]),
+    "condition not evaluated but triggered": _set(("policy", "conditions", 3, "triggered"), True),
+    "condition hosts as text": _set(("policy", "conditions", 0, "hosts"), "ex16-legacy"),
+    "condition without summary": _delete(("policy", "conditions", 0, "summary")),
+    "patch window applied as text": _set(("patch_window", "applied"), "true"),
+    "patch window without applied": _delete(("patch_window", "applied")),
+    "drift without summary": _delete(("drift", "summary")),
+    "drift previous as text": _set(("drift", "previous"), "/srv/report.json"),
+    "unknown change kind": _set(("drift", "changes", 0, "kind"), "moved"),
+    "change without host": _delete(("drift", "changes", 0, "host")),
+    "new indicator line zero": _set(("drift", "new_indicators", 0, "line"), 0),
+    "new indicator total negative": _set(("drift", "new_indicators_total"), -1),
+    "retention days as text": _set(("hosts", "ex19-dag3", "hunt", "retention", "days"), "27.1"),
+    "retention without short": _delete(("hosts", "ex19-dag3", "hunt", "retention", "short")),
+    "retention sources as text": _set(("hosts", "ex19-dag3", "hunt", "retention", "sources"), "IIS"),
+    "observable sha256 not hex": _set(("hosts", "ex16-patched", "indicators", 0, "observables", "sha256"), "x" * 64),
+    "observable ip empty": _set(("hosts", "ex16-patched", "indicators", 0, "observables", "ip"), ""),
+}
+
+
+@pytest.mark.parametrize("mutate", BAD_NIGHTLY.values(), ids=list(BAD_NIGHTLY))
+def test_schema_rejects_broken_nightly_keys(validator: jsonschema.Draft7Validator,
+                                             mutate: Callable[[dict[str, Any]], None]) -> None:
+    from nightly_samples import nightly_report
+
+    report = nightly_report()
+    assert validator.is_valid(report)
+    mutate(report)
+    assert not validator.is_valid(report)

@@ -325,3 +325,59 @@ def test_remediation_helpers_tolerate_malformed_entries() -> None:
     assert patch_cell({"state": "planned", "wave": True}) == "planned"
     assert remediation_counts({"hosts": {"a": {"remediation": {"state": "x"}}, "b": {}}})["unknown"] == 1
     assert (minutes_text(45), minutes_text(None), minutes_text(True)) == ("45 min", "—", "—")
+
+
+# --- the nightly run: retention, drift and the policy under the table ---------------------------
+
+
+def test_the_nightly_lines_under_the_table() -> None:
+    from nightly_samples import nightly_report
+
+    lines = render_summary_table(nightly_report()).splitlines()
+    retention = lines.index("Logs too short to rule out older attacks (the hunt saw nothing before they begin):")
+    assert lines[retention + 1].startswith("  edge01: 29.9 of 30 days, from 2026-10-27 (shortest: ")
+    assert "  ex19-dag3: 27.1 of 30 days, from 2026-10-30 (shortest: MSExchangeManagement)" in lines
+    drift = lines.index("Drift since 2026-11-28T02:00:00Z: 2 servers changed, 1 gone, 1 new indicator")
+    assert lines[drift + 1:drift + 3] == ["  gone: ex13", "  ex16-patched: 1 new indicator (PS-HTTPPROXY-AUTODISCOVER)"]
+    assert ("  ex19-dag1: build 15.2.1544.14 -> 15.2.1544.44 (CU14 Nov24SUv2 -> CU14 Aug26SU)"
+            in lines[drift:])
+    assert lines[-2].startswith("Totals: 11 hosts")
+    assert lines[-1].startswith("Policy failed: compromised (ex16-legacy); vulnerable (2 servers: ")
+
+
+def test_a_policy_that_passed_and_no_previous_report() -> None:
+    from nightly_samples import demo_report
+
+    from exchange_remediation.report_files import NightlyOptions, extend_report
+
+    report = extend_report(demo_report(), NightlyOptions(fail_when=("new_indicators",), previous=None))
+    assert render_summary_table(report).splitlines()[-1] == (
+        "Policy passed: none of new_indicators triggered (new_indicators not evaluated)")
+    from exchange_remediation.report_drift import compare_reports
+
+    report["drift"] = compare_reports(report, None)
+    assert "Drift: no previous report: drift not checked" in render_summary_table(report).splitlines()
+
+
+def test_hostile_drift_text_never_reaches_the_terminal() -> None:
+    from nightly_samples import HOSTILE_HOST, demo_report
+
+    from exchange_remediation.report_drift import compare_reports
+
+    previous = demo_report()
+    current = demo_report()
+    current["hosts"][HOSTILE_HOST] = current["hosts"].pop("ex13")
+    current["drift"] = compare_reports(current, previous)
+    output = render_summary_table(current)
+    assert "  added: ex19-<script>alert(1)</script>|`x`[31m" in output.splitlines()
+    assert "\x1b" not in output
+
+
+def test_without_nightly_keys_the_table_is_unchanged() -> None:
+    from nightly_samples import demo_report
+
+    from exchange_remediation.report_files import NightlyOptions, extend_report
+
+    report = demo_report()
+    assert render_summary_table(extend_report(demo_report(), NightlyOptions())) == render_summary_table(report)
+    assert "Policy" not in render_summary_table(report) and "Drift" not in render_summary_table(report)
