@@ -10,14 +10,17 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
+
+from ansible.errors import AnsibleFilterError
 
 # The pure core lives in ../module_utils; Ansible only makes it importable inside modules.
 _CORE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
 if _CORE not in sys.path:
     sys.path.insert(0, _CORE)
 
-from exchange_remediation import patch_checks  # noqa: E402
+from exchange_remediation import patch_checks, wave_window  # noqa: E402
 
 
 def exchange_patch_precheck(facts: Mapping[str, Any], server_plan: Mapping[str, Any], thresholds: Mapping[str, Any],
@@ -71,9 +74,21 @@ def exchange_patch_outcome_record(host: str, server_plan: Mapping[str, Any], pre
     return patch_checks.patch_outcome(host, server_plan, precheck, progress)
 
 
+def exchange_patch_wave_skip_reason(closes_at: str, wave: int | None, minutes: int | None, now: str = "") -> str:
+    """Empty when the wave fits before the maintenance window closes, else why it must not start."""
+    if not closes_at:
+        return ""
+    moment = wave_window.parse_instant(now) if now else datetime.now(UTC)
+    try:
+        return wave_window.wave_skip_reason(closes_at, wave, minutes, moment)
+    except wave_window.WaveWindowError as exc:
+        raise AnsibleFilterError(f"exchange_patch_window_closes_at: {exc}") from exc
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
+            "exchange_patch_wave_skip_reason": exchange_patch_wave_skip_reason,
             "exchange_patch_precheck": exchange_patch_precheck,
             "exchange_precheck_failures": exchange_precheck_failures,
             "exchange_patch_postcheck": exchange_patch_postcheck,
