@@ -22,7 +22,7 @@ from .log_retention import apply_retention
 from .nightly_policy import evaluate_policy
 from .remediation_summary import RemediationReport, UnreadableOutcome, check_plan, summarise_remediation
 from .report_drift import compare_reports
-from .report_html import render_html, render_server_page, safe_page_name
+from .report_html import page_names, render_html, render_server_pages
 from .report_junit import render_junit
 from .report_markdown import render_markdown
 from .report_table import render_summary_table
@@ -185,9 +185,9 @@ def render_files(name: str, report: dict[str, Any], include_hostnames: bool = Tr
         return {FILE_NAMES[name]: indicators_csv(indicator_rows(report, include_hostnames))}
     files = {FILE_NAMES[name]: RENDERERS[name](report)}
     if name == "html":
-        hosts = report.get("hosts") or {}
-        for host in sorted(hosts):
-            files[f"{SERVER_PAGES}/{safe_page_name(host)}.html"] = render_server_page(report, host)
+        names = page_names(report)
+        for host, page in render_server_pages(report).items():
+            files[f"{SERVER_PAGES}/{names[host]}.html"] = page
     return files
 
 

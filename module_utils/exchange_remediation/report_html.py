@@ -881,6 +881,21 @@ def render_html(report: dict[str, Any]) -> str:
     )
 
 
+def _server_page(report: dict[str, Any], index: int, host: str, data: dict[str, Any]) -> str:
+    # The page needs only its own server: a one-server view keeps each page's cost independent of
+    # the estate's size (a page per server would otherwise make the pages quadratic in it).
+    single = {**report, "hosts": {host: data}}
+    anchors = {host: f"host-{index}"}
+    return (
+        f"{_head(f'{_e(host)} — Exchange assessment', report)}"
+        '<body class="server-page">'
+        '<nav class="back"><a href="../report.html">← Estate report</a></nav>'
+        f'<header class="top"><div><h1>{_e(host)} {_status_badge(data)}</h1>{_run_line(report)}</div></header>'
+        f"{_timeline(single, anchors, only=host)}{_host_section(index, host, data)}"
+        "</body></html>\n"
+    )
+
+
 def render_server_page(report: dict[str, Any], host: str) -> str:
     """One server's section as a standalone page, meant to be written to
     servers/<safe_page_name(host)>.html beside report.html (hence the ../report.html link)."""
@@ -889,13 +904,11 @@ def render_server_page(report: dict[str, Any], host: str) -> str:
     index = next((number for number, (name, _) in enumerate(hosts, start=1) if name == host), None)
     if index is None:
         raise KeyError(f"host {host!r} is not in the report")
-    data = hosts[index - 1][1]
-    anchors = _anchors(hosts)
-    return (
-        f"{_head(f'{_e(host)} — Exchange assessment', report)}"
-        '<body class="server-page">'
-        '<nav class="back"><a href="../report.html">← Estate report</a></nav>'
-        f'<header class="top"><div><h1>{_e(host)} {_status_badge(data)}</h1>{_run_line(report)}</div></header>'
-        f"{_timeline(report, anchors, only=host)}{_host_section(index, host, data)}"
-        "</body></html>\n"
-    )
+    return _server_page(report, index, host, hosts[index - 1][1])
+
+
+def render_server_pages(report: dict[str, Any]) -> dict[str, str]:
+    """Every server's standalone page, by inventory name (render_server_page for each, sorted once)."""
+    report = as_dict(report)
+    return {name: _server_page(report, index, name, data)
+            for index, (name, data) in enumerate(sorted_hosts(report), start=1)}

@@ -29,7 +29,13 @@ from report_samples import (
 from exchange_remediation.estate_report import build_report
 from exchange_remediation.estate_status import status_counts
 from exchange_remediation.remediation_summary import summarise_remediation
-from exchange_remediation.report_html import page_names, render_html, render_server_page, safe_page_name
+from exchange_remediation.report_html import (
+    page_names,
+    render_html,
+    render_server_page,
+    render_server_pages,
+    safe_page_name,
+)
 
 VOID = {"meta", "br", "link", "img", "hr", "input"}
 
@@ -726,3 +732,11 @@ def test_server_page_of_a_malformed_report() -> None:
     # One finding without a readable time: no chart, and the text says where the findings are.
     assert ('<p class="no-hits">No indicator hits with a readable time: the findings are listed per server '
             "below.</p>") in page
+
+
+def test_every_server_page_at_once_equals_each_page_alone():
+    report = sample_report()
+    pages = render_server_pages(report)
+    assert sorted(pages) == sorted(report["hosts"])
+    for name, page in pages.items():
+        assert page == render_server_page(report, name)
