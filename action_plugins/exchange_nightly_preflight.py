@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-import yaml
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
@@ -15,15 +14,6 @@ if _CORE not in sys.path:
     sys.path.insert(0, _CORE)
 
 from exchange_remediation import nightly_preflight as _preflight  # noqa: E402
-
-
-def _read_yaml(path: str):
-    with open(path, encoding="utf-8") as stream:
-        try:
-            return yaml.safe_load(stream)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"not valid YAML: {exc}") from exc
-
 
 # Vaulted inventory values are decrypted only when a task first uses them: without this check a
 # client whose vault password was not given gets through the preflight and fails on its first
@@ -77,7 +67,7 @@ class ActionModule(ActionBase):
         if task_vars and "hostvars" in task_vars:
             vault_errors, vaulted = vault_problems(task_vars["hostvars"])
         try:
-            inputs = _preflight.check_nightly_inputs(params, _read_yaml, vault_errors)
+            inputs = _preflight.check_nightly_inputs(params, _preflight.read_policy_yaml, vault_errors)
         except _preflight.NightlyInputError as exc:
             raise AnsibleActionFail(str(exc)) from exc
         if vaulted:

@@ -120,27 +120,19 @@ notes:
   elements: str
 """
 
-import yaml  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.exchange_remediation.nightly_preflight import (  # noqa: E402
     NIGHTLY_ARGUMENTS,
     NightlyInputError,
     check_nightly_inputs,
+    read_policy_yaml,
 )
-
-
-def _read_yaml(path: str):
-    with open(path, encoding="utf-8") as stream:
-        try:
-            return yaml.safe_load(stream)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"not valid YAML: {exc}") from exc
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=NIGHTLY_ARGUMENTS, supports_check_mode=True)
     try:
-        inputs = check_nightly_inputs(module.params, _read_yaml)
+        inputs = check_nightly_inputs(module.params, read_policy_yaml)
     except NightlyInputError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **inputs.to_result())

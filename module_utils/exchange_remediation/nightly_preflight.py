@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import yaml
+
 from .maintenance_window import WindowError, parse_window, window_state
 from .nightly_policy import PolicyError, parse_fail_when
 from .report_drift import PreviousReportError, read_previous_report
@@ -37,6 +39,15 @@ NIGHTLY_ARGUMENTS: dict[str, Any] = {
 }
 
 CLIENT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def read_policy_yaml(path: str) -> Any:
+    """A policy file's YAML; ValueError (with the parser's position) when it is not valid YAML."""
+    with open(path, encoding="utf-8") as stream:
+        try:
+            return yaml.safe_load(stream)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"not valid YAML: {exc}") from exc
 
 
 class NightlyInputError(ValueError):

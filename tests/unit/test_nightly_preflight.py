@@ -5,18 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
 from exchange_remediation.nightly_preflight import NightlyInputError, check_nightly_inputs
+from exchange_remediation.nightly_preflight import read_policy_yaml as _read_yaml
 
 # Saturday 28 November 2026, 02:30 in Berlin (01:30 UTC): inside a Saturday 01:00-05:00 window.
 SATURDAY_NIGHT = "2026-11-28T01:30:00Z"
 WINDOW = {"days": ["saturday"], "start": "01:00", "end": "05:00", "timezone": "Europe/Berlin"}
-
-
-def _read_yaml(path: str):
-    with open(path, encoding="utf-8") as stream:
-        return yaml.safe_load(stream)
 
 
 def _params(tmp_path, **changes):
